@@ -6,6 +6,17 @@ from vmix._lazy import lazy_exports
 _EXPORTS = {
     "count_params": ".flops",
     "count_flops": ".flops",
+    # robustness metrics and ImageNet class lists
+    "mce": ".robustness",
+    "relative_mce": ".robustness",
+    "corruption_report": ".robustness",
+    "CorruptionReport": ".robustness",
+    "STANDARD_CORRUPTIONS": ".robustness",
+    "EXTRA_CORRUPTIONS": ".robustness",
+    "ALEXNET_ERRORS": ".robustness",
+    "imagenet_indices": ".imagenet",
+    "IMAGENET_A_INDICES": ".imagenet",
+    "IMAGENET_R_INDICES": ".imagenet",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
