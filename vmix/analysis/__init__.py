@@ -17,6 +17,15 @@ _EXPORTS = {
     "imagenet_indices": ".imagenet",
     "IMAGENET_A_INDICES": ".imagenet",
     "IMAGENET_R_INDICES": ".imagenet",
+    # evaluation
+    "Accuracy": ".evaluate",
+    "evaluate": ".evaluate",
+    "evaluate_dataset": ".evaluate",
+    "evaluate_imagenet_a": ".evaluate",
+    "evaluate_imagenet_r": ".evaluate",
+    "evaluate_imagenet_c": ".evaluate",
+    "evaluate_corrupted": ".evaluate",
+    "load_images": ".evaluate",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
