@@ -1,0 +1,162 @@
+"""SS2D, VMamba's 2D selective-scan token mixer (the ``v05_noz`` variant of the released classification models)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from vmix._shapecheck import shapecheck
+from vmix.ops.cross_scan import cross_merge, cross_scan
+from vmix.ops.selective_scan import IMPLS, selective_scan
+
+__all__ = ["SS2D"]
+
+_DIRECTIONS = 4
+
+
+def _at_least_float32(t: Tensor) -> Tensor:
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
+class SS2D(nn.Module):
+    """VMamba's SS2D: selective scans along four traversals of the map, summed back (Liu et al., VMamba, 2024).
+
+    ``in_proj`` (C → E = ``ssm_ratio``·C) → depthwise conv → SiLU → cross-scan into four sequences (row-major,
+    column-major and both reversed) → per-direction projections to Δ (rank ``dt_rank``), B and C → selective scan with
+    ``d_state`` states per channel → cross-merge (sum of the four) → LayerNorm(E) → ``out_proj`` (E → C). There is no
+    gate branch (``_noz``). Scanning four ways gives every token a path from every other token, which a single causal
+    scan of a flattened image would not.
+
+    Parameter names and shapes are those of the official ``classification/models/vmamba.py`` (``in_proj``,
+    ``conv2d``, ``x_proj_weight``, ``dt_projs_weight``, ``dt_projs_bias``, ``A_logs``, ``Ds``, ``out_norm``,
+    ``out_proj``), so its checkpoints load by renaming the block prefix only. Numerics follow the official kernel path:
+    the projections run in the activation dtype (bf16/fp16 under autocast), the Δ bias, A, D and the scan state are
+    float32, and the merge and ``out_norm`` run in float32 before the cast back for ``out_proj``.
+
+    Args:
+        dim: channels C of the input and output.
+        d_state: state size N per channel.
+        ssm_ratio: expansion E / C of the inner width.
+        dt_rank: rank R of the Δ projection, or ``"auto"`` for ``ceil(dim / 16)``.
+        d_conv: kernel size of the depthwise convolution (odd).
+        conv_bias: give the depthwise convolution a bias.
+        dt_min: smallest initial step size Δ.
+        dt_max: largest initial step size Δ.
+        dt_init_floor: lower clamp of the initial step sizes.
+        scan_impl: form of the selective scan (``"auto"``, ``"chunked"``, ``"reference"``, ``"triton"``);
+            ``"reference"`` also takes the reference cross-scan and cross-merge, giving the layer's definition.
+
+    Example:
+        >>> mixer = SS2D(32)
+        >>> mixer(torch.randn(2, 7, 9, 32)).shape
+        torch.Size([2, 7, 9, 32])
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        d_state: int = 1,
+        ssm_ratio: float = 2.0,
+        dt_rank: int | str = "auto",
+        d_conv: int = 3,
+        conv_bias: bool = False,
+        dt_min: float = 0.001,
+        dt_max: float = 0.1,
+        dt_init_floor: float = 1e-4,
+        scan_impl: str = "auto",
+    ) -> None:
+        super().__init__()
+        inner = int(ssm_ratio * dim)
+        if dim < 1 or d_state < 1 or inner < 1:
+            raise ValueError(f"dim, d_state and int(ssm_ratio * dim) must be positive; got {dim}, {d_state}, {inner}")
+        if dt_rank != "auto" and not (isinstance(dt_rank, int) and dt_rank >= 1):
+            raise ValueError(f"dt_rank must be 'auto' or a positive int; got {dt_rank!r}")
+        if d_conv < 1 or d_conv % 2 == 0:
+            raise ValueError(f"d_conv must be a positive odd kernel size (the map keeps its size); got {d_conv}")
+        if not 0 < dt_min <= dt_max:
+            raise ValueError(f"expected 0 < dt_min <= dt_max; got dt_min={dt_min}, dt_max={dt_max}")
+        if scan_impl not in IMPLS:
+            raise ValueError(f"unknown scan_impl {scan_impl!r}; expected one of {IMPLS}")
+        self.dim, self.d_inner, self.d_state = dim, inner, d_state
+        self.dt_rank = math.ceil(dim / 16) if dt_rank == "auto" else dt_rank
+        self.dt_min, self.dt_max, self.dt_init_floor = dt_min, dt_max, dt_init_floor
+        self.scan_impl = scan_impl
+        k, e, n, r = _DIRECTIONS, inner, d_state, self.dt_rank
+
+        self.in_proj = nn.Linear(dim, e, bias=False)
+        self.conv2d = nn.Conv2d(e, e, d_conv, padding=d_conv // 2, groups=e, bias=conv_bias)
+        self.x_proj_weight = nn.Parameter(torch.empty(k, r + 2 * n, e))  # rows: dt_low (R), B (N), C (N)
+        self.dt_projs_weight = nn.Parameter(torch.empty(k, e, r))
+        self.dt_projs_bias = nn.Parameter(torch.empty(k, e))
+        self.A_logs = nn.Parameter(torch.empty(k * e, n))  # row k·E + d
+        self.Ds = nn.Parameter(torch.empty(k * e))
+        self.out_norm = nn.LayerNorm(e, eps=1e-5)
+        self.out_proj = nn.Linear(e, dim, bias=False)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """VMamba's initialisation: trunc-normal(0.02) projections, default conv, the SSM parameters their own."""
+        e, n, r = self.d_inner, self.d_state, self.dt_rank
+        for linear in (self.in_proj, self.out_proj):
+            nn.init.trunc_normal_(linear.weight, std=0.02, a=-2.0, b=2.0)
+        self.conv2d.reset_parameters()
+        self.out_norm.reset_parameters()
+        # Each direction's x_proj is a fresh nn.Linear(E, R + 2N) in the official code: PyTorch's default bound.
+        nn.init.uniform_(self.x_proj_weight, -(e**-0.5), e**-0.5)
+        nn.init.uniform_(self.dt_projs_weight, -(r**-0.5), r**-0.5)
+        # Initial Δ log-uniform in [dt_min, dt_max]; the bias is its softplus inverse, so softplus(bias) = Δ.
+        log_dt = torch.empty_like(self.dt_projs_bias).uniform_(math.log(self.dt_min), math.log(self.dt_max))
+        dt = log_dt.exp().clamp(min=self.dt_init_floor)
+        self.dt_projs_bias.copy_(dt + torch.log(-torch.expm1(-dt)))
+        # S4D-real: A = -(1, 2, ..., N) for every channel.
+        self.A_logs.copy_(torch.arange(1, n + 1, dtype=self.A_logs.dtype).log().expand_as(self.A_logs))
+        self.Ds.fill_(1.0)
+
+    @shapecheck
+    def forward(self, x: Float[Tensor, "b h w c"]) -> Float[Tensor, "b h w c"]:
+        """Mix tokens of a channels-last map.
+
+        Args:
+            x: ``(batch, h, w, dim)``, any ``h`` and ``w``.
+
+        Returns:
+            ``(batch, h, w, dim)``.
+        """
+        if x.ndim != 4 or x.shape[-1] != self.dim:
+            raise ValueError(f"SS2D expects channels-last input (batch, h, w, dim={self.dim}); got {tuple(x.shape)}")
+        height, width = x.shape[1], x.shape[2]
+        cross_impl = "reference" if self.scan_impl == "reference" else "auto"
+        n, r = self.d_state, self.dt_rank
+
+        z = rearrange(self.in_proj(x), "b h w e -> b e h w")
+        z = rearrange(F.silu(self.conv2d(z)), "b e h w -> b h w e")
+        xs = cross_scan(z, impl=cross_impl)  # [B, K, E, L]
+        dt_low, B, C = torch.einsum("bkel,kje->bkjl", xs, self.x_proj_weight).split([r, n, n], dim=2)
+        dt = torch.einsum("bkrl,ker->bkel", dt_low, self.dt_projs_weight)
+
+        y = selective_scan(
+            rearrange(xs, "b k e l -> b (k e) l"),
+            rearrange(dt, "b k e l -> b (k e) l"),
+            -torch.exp(_at_least_float32(self.A_logs)),
+            B,
+            C,
+            _at_least_float32(self.Ds),
+            rearrange(_at_least_float32(self.dt_projs_bias), "k e -> (k e)"),
+            delta_softplus=True,
+            impl=self.scan_impl,
+            out_dtype=torch.promote_types(xs.dtype, torch.float32),
+        )
+        y = cross_merge(rearrange(y, "b (k e) l -> b k e l", k=_DIRECTIONS), height, width, impl=cross_impl)
+        norm = self.out_norm
+        y = F.layer_norm(y, norm.normalized_shape, norm.weight.to(y.dtype), norm.bias.to(y.dtype), norm.eps)
+        return self.out_proj(y.to(xs.dtype))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, d_inner={self.d_inner}, d_state={self.d_state}, dt_rank={self.dt_rank}"
