@@ -1,0 +1,44 @@
+"""The non-causal SSD in linear time, VSSD Eq. 10: ``Y = C (Bᵀ (X · m)) + D X``."""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from jaxtyping import Float
+from torch import Tensor
+
+from vmix._shapecheck import shapecheck
+
+__all__ = ["nc_ssd_linear"]
+
+
+@shapecheck
+def nc_ssd_linear(
+    x: Float[Tensor, "b l h p"],
+    dt: Float[Tensor, "b l h"],
+    A: Float[Tensor, " h"],
+    B: Float[Tensor, "b l g n"],
+    C: Float[Tensor, "b l g n"],
+    D: Float[Tensor, " h"] | None = None,
+) -> Float[Tensor, "b l h p"]:
+    """Non-causal SSD through one global state per head: ``S = Σ_s m_s B_s x_sᵀ``, ``y_t = Sᵀ C_t + D x_t``.
+
+    O(length · d_state · head_dim): two contractions over tokens, so every token sees every other one at the cost of
+    linear attention. ``B`` and ``C`` stay per group (never copied per head). Arguments as :func:`vmix.ops.nc_ssd`;
+    computes in float32 (float64 for float64 inputs) and returns ``x``'s dtype.
+
+    Example:
+        >>> x, dt = torch.randn(1, 5, 2, 3), torch.rand(1, 5, 2)
+        >>> nc_ssd_linear(x, dt, -torch.ones(2), torch.randn(1, 5, 1, 4), torch.randn(1, 5, 1, 4)).shape
+        torch.Size([1, 5, 2, 3])
+    """
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    groups = B.shape[2]
+    # Head (r, g) = r·groups + g reads group g (the interleaved assignment of the official non-causal code).
+    xs = rearrange(x.to(dtype), "b l (r g) p -> b l r g p", g=groups)
+    m = rearrange(dt.to(dtype) * -A.to(dtype), "b l (r g) -> b l r g", g=groups)
+    state = torch.einsum("blgn,blrgp->brgnp", B.to(dtype), xs * m[..., None])  # S = Bᵀ (X · m)
+    y = rearrange(torch.einsum("blgn,brgnp->blrgp", C.to(dtype), state), "b l r g p -> b l (r g) p")
+    if D is not None:
+        y = y + D.to(dtype)[:, None] * rearrange(xs, "b l r g p -> b l (r g) p")
+    return y.to(x.dtype)
