@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import vmix.testing as vt
+from vmix._opcount import pop_counter, push_counter
 from vmix._shapecheck import set_shapecheck
 
 # From the subpackage: `vmix.ops.selective_scan` the attribute is the subpackage once it is imported.
@@ -99,19 +100,28 @@ def test_strong_decay_over_a_long_sequence_stays_finite_and_correct(dtype):
 
 
 def test_impl_dispatch():
-    case = dict(
-        u=torch.randn(2, 4, 11),
-        delta=torch.randn(2, 4, 11),
-        A=-torch.rand(4, 2),
-        B=torch.randn(2, 2, 2, 11),
-        C=torch.randn(2, 2, 2, 11),
-        delta_softplus=True,
-    )
+    case = {**_inputs(length=11), "delta_softplus": True}
     want = selective_scan_reference(**case)
     for impl in ("auto", "chunked", "reference"):
         torch.testing.assert_close(selective_scan(**case, impl=impl, chunk_size=4), want)
     with pytest.raises(ValueError, match=r"unknown impl 'cuda'; expected one of \('auto', 'chunked'"):
         selective_scan(**case, impl="cuda")
+
+
+def test_an_active_counter_sees_one_selective_scan():
+    calls = []
+
+    class Recorder:
+        def op(self, name, fn, args, kwargs):
+            calls.append((name, kwargs.get("impl")))
+            return fn(*args, **kwargs)
+
+    push_counter(Recorder())
+    try:
+        selective_scan(**_inputs(), impl="chunked")
+    finally:
+        pop_counter()
+    assert calls == [("selective_scan", "chunked")]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("triton") is not None, reason="triton is installed")
@@ -186,3 +196,15 @@ def test_chunked_compiles_fullgraph_forward_and_backward():
     torch.testing.assert_close(compiled_out, eager_out, rtol=1e-4, atol=1e-5)
     for got, want in zip(compiled_grads, eager_grads, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.compile
+def test_triton_availability_is_a_trace_time_constant():
+    # impl="auto" asks this for CUDA inputs inside compiled models: it must not break the graph.
+    from vmix.ops.selective_scan import _triton_importable
+
+    def pick(x):
+        return x + 1 if _triton_importable() else x - 1
+
+    want = pick(torch.zeros(2))
+    torch.testing.assert_close(torch.compile(pick, fullgraph=True, backend="eager")(torch.zeros(2)), want)

@@ -13,7 +13,6 @@ installed (float64 excepted) and the chunked form otherwise.
 
 from __future__ import annotations
 
-import functools
 import importlib
 from collections.abc import Callable
 
@@ -32,15 +31,20 @@ IMPLS = ("auto", "chunked", "reference", "triton")
 """Values accepted by ``impl=``."""
 
 
+_importable: dict[str, bool] = {}
+
+
 @torch.compiler.assume_constant_result
-@functools.cache
 def _triton_importable() -> bool:
-    # Decided once, at trace time under torch.compile: whether the Triton form (and triton itself) can be imported.
-    try:
-        importlib.import_module(f"{__name__}.triton")
-    except ImportError:
-        return False
-    return True
+    # Decided once, and at trace time under torch.compile: whether the Triton form (and triton itself) imports.
+    if "triton" not in _importable:
+        try:
+            importlib.import_module(f"{__name__}.triton")
+        except ImportError:
+            _importable["triton"] = False
+        else:
+            _importable["triton"] = True
+    return _importable["triton"]
 
 
 def _form(impl: str) -> Callable[..., Tensor]:
