@@ -2,31 +2,35 @@
 
 Each operator has a ``reference`` form (the paper's recurrence, slow on purpose, any dtype) and fast forms that must
 agree with it; the public function picks a form with ``impl=``.
+
+The public functions are imported eagerly: each shares its name with its subpackage, and a lazy export would be
+shadowed by the subpackage as soon as anything imported it.
 """
 
-from vmix._lazy import lazy_exports
+from vmix.ops.attention import attention, attention_flex, attention_reference, attention_sdpa
+from vmix.ops.cross_scan import cross_merge, cross_merge_reference, cross_scan, cross_scan_reference
+from vmix.ops.nc_ssd import nc_ssd, nc_ssd_linear, nc_ssd_quadratic, nc_ssd_reference
+from vmix.ops.selective_scan import selective_scan, selective_scan_chunked, selective_scan_reference
+from vmix.ops.ssd import ssd, ssd_chunked, ssd_quadratic, ssd_reference
 
-_EXPORTS = {
-    "selective_scan": ".selective_scan",
-    "selective_scan_reference": ".selective_scan",
-    "selective_scan_chunked": ".selective_scan",
-    "cross_scan": ".cross_scan",
-    "cross_merge": ".cross_scan",
-    "cross_scan_reference": ".cross_scan",
-    "cross_merge_reference": ".cross_scan",
-    "ssd": ".ssd",
-    "ssd_reference": ".ssd",
-    "ssd_quadratic": ".ssd",
-    "ssd_chunked": ".ssd",
-    "nc_ssd": ".nc_ssd",
-    "nc_ssd_reference": ".nc_ssd",
-    "nc_ssd_quadratic": ".nc_ssd",
-    "nc_ssd_linear": ".nc_ssd",
-    "attention": ".attention",
-    "attention_reference": ".attention",
-    "attention_sdpa": ".attention",
-    "attention_flex": ".attention",
-}
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "attention",
+    "attention_flex",
+    "attention_reference",
+    "attention_sdpa",
+    "cross_merge",
+    "cross_merge_reference",
+    "cross_scan",
+    "cross_scan_reference",
+    "nc_ssd",
+    "nc_ssd_linear",
+    "nc_ssd_quadratic",
+    "nc_ssd_reference",
+    "selective_scan",
+    "selective_scan_chunked",
+    "selective_scan_reference",
+    "ssd",
+    "ssd_chunked",
+    "ssd_quadratic",
+    "ssd_reference",
+]
