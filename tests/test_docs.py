@@ -61,7 +61,18 @@ def _blocks(page: Path) -> list[Block]:
     return blocks
 
 
+def _seed() -> None:
+    """Examples draw random tensors: start each page and each module from the same state, so runs repeat exactly."""
+    import random
+
+    import torch
+
+    random.seed(0)
+    torch.manual_seed(0)
+
+
 def _run_page(page: Path, include_slow: bool) -> None:
+    _seed()
     namespace: dict = {"__name__": "__docs__"}
     for block in _blocks(page):
         if block.mark == "skip" or (block.mark == "slow" and not include_slow):
@@ -148,6 +159,7 @@ def test_docstring_examples_run(module_name, tmp_path, monkeypatch):
     if not tests:
         pytest.skip(f"{module_name} has no docstring examples")
     report: list[str] = []
+    _seed()
     runner = _Runner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     for test in tests:
         runner.run(test, out=report.append)
