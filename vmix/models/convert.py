@@ -38,7 +38,8 @@ class KeyMap:
     Attributes:
         renames: ``(official_prefix, vmix_prefix)`` pairs; the first pair whose prefix matches the start of a key
             renames it, and keys that match none keep their name. Works in both directions.
-        legacy: one-way ``(old_prefix, official_prefix)`` pairs applied before ``renames`` (older releases).
+        legacy: one-way ``(old_prefix, official_prefix)`` pairs for older releases, applied before ``renames``, each
+            in turn (so one key may take several).
         reshape: regular expressions of vmix keys whose tensors may arrive with another shape of the same size.
 
     Example:
@@ -59,7 +60,9 @@ class KeyMap:
 
     def official_to_vmix_key(self, key: str) -> str:
         """The vmix name of an official (or legacy) key."""
-        return _rename(_rename(key, self._legacy), self._forward)
+        for rule in self._legacy:
+            key = _rename(key, (rule,))
+        return _rename(key, self._forward)
 
     def vmix_to_official_key(self, key: str) -> str:
         """The official name of a vmix key."""
