@@ -20,6 +20,15 @@ def check_qkv(fn: F) -> F:
 
     Runs before the shape checker so that a bad call gets a ``ValueError`` naming the expected layout whether runtime
     shape checking is on or off. Under ``torch.compile`` the comparisons only read static or symbolic sizes.
+
+    Example:
+        >>> @check_qkv
+        ... def first(q, k, v):
+        ...     return q
+        >>> first(torch.ones(1, 2, 3, 4), torch.ones(1, 2, 5, 4), torch.ones(1, 2, 3, 4))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: q, k and v must share one shape (batch, heads, length, head_dim); got q (1, 2, 3, 4), ...
     """
 
     @functools.wraps(fn)
