@@ -281,6 +281,9 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None, data: ImageSplits
     aug = dataclasses.replace(aug, backend=backend)
     train_image_tf, train_batch_tf = build_transforms(aug, train=True, num_classes=data.num_classes)
     val_image_tf, val_batch_tf = build_transforms(aug, train=False, num_classes=data.num_classes)
+    for batch_tf in (train_batch_tf, val_batch_tf):
+        if isinstance(batch_tf, nn.Module):  # kornia's per-batch augmentation runs where the batch is
+            batch_tf.to(device)
     train_ds = ClassificationDataset(
         _subset(data.train, cfg.train_subset, cfg.seed),
         train_image_tf,
