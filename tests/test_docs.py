@@ -80,6 +80,10 @@ def _run_page(page: Path, include_slow: bool) -> None:
         code = compile(block.code, f"{block.page}:{block.line}", "exec")
         try:
             exec(code, namespace)
+        except ModuleNotFoundError as err:
+            if err.name and not err.name.startswith("vmix"):  # an optional extra (train, analysis) not installed
+                pytest.skip(f"code block at {block.page}:{block.line} needs {err.name!r}, which is not installed")
+            raise
         except Exception as err:
             where = f"{block.page}:{block.line}"
             raise AssertionError(f"code block at {where} failed: {type(err).__name__}: {err}") from err
@@ -236,3 +240,64 @@ def test_public_name_is_in_the_api_reference(package, name):
 def test_api_page_has_a_runnable_example(page):
     runnable = [b for b in _blocks(page) if b.mark is None]
     assert runnable, f"{page.relative_to(ROOT)} needs a ```python example that runs on CPU"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# generated pages (docs/gen_results.py, run by the docs build through docs/hooks.py)
+
+
+def _gen_results():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("vmix_docs_gen_results", DOCS / "gen_results.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_results_page_shows_bench_results_with_working_links(tmp_path):
+    gen = _gen_results()
+    (tmp_path / "bench" / "plots").mkdir(parents=True)
+    (tmp_path / "bench" / "plots" / "speed.png").write_bytes(b"png")
+    (tmp_path / "bench" / "plots" / "extra.svg").write_text("<svg/>")
+    (tmp_path / "bench" / "RESULTS.md").write_text(
+        "# Benchmarks\n\n## Speed\n\n![speed](plots/speed.png)\n\nSee [the script](cpu_scan.py) and "
+        "[the spec](https://example.org/spec#x).\n\n```bash\n# a comment, not a heading\n```\n"
+    )
+    page = gen.results_page(tmp_path, count=False)
+    assert "### Benchmarks" in page.markdown and "#### Speed" in page.markdown  # under "## Benchmarks"
+    assert "# a comment, not a heading" in page.markdown and "## a comment" not in page.markdown
+    assert "![speed](results/plots/speed.png)" in page.markdown
+    assert "the script (`bench/cpu_scan.py`)" in page.markdown  # a file the site cannot serve becomes its path
+    assert "(https://example.org/spec#x)" in page.markdown
+    assert page.assets == {
+        "results/plots/speed.png": tmp_path / "bench" / "plots" / "speed.png",
+        "results/plots/extra.svg": tmp_path / "bench" / "plots" / "extra.svg",  # plots RESULTS.md does not show
+    }
+
+
+def test_results_page_without_bench_results_says_so(tmp_path):
+    page = _gen_results().results_page(tmp_path, count=False)
+    assert "No benchmark results are committed yet" in page.markdown
+    assert page.assets == {}
+
+
+def test_model_table_puts_counts_beside_the_papers():
+    gen = _gen_results()
+    from vmix.analysis.paper_values import PaperValues
+
+    table = gen.model_table(
+        [{"name": "m", "params": 30.0, "gflops": 5.0, "paper": PaperValues(31.0, None, 80.0, "T1")}]
+    )
+    assert "| `m` | 30.00 (-3.2%) | 31.0 | 5.00 | – | 80.0 | T1 |" in table
+
+
+def test_cli_page_documents_every_subcommand():
+    pytest.importorskip("vmix.cli")
+    from vmix.cli import build_parser
+
+    page = _gen_results().cli_page()
+    commands = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name in commands.choices:
+        assert f"## vmix {name}" in page
