@@ -29,7 +29,7 @@ def _canonical(identifier: str) -> str:
     module_path, _, name = identifier.rpartition(".")
     try:
         obj = getattr(importlib.import_module(module_path), name)
-    except (ImportError, AttributeError, ValueError):
+    except Exception:  # a module needing an extra that is not installed, or a name that is not there
         try:
             return importlib.import_module(identifier).__name__
         except ImportError:
