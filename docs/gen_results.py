@@ -56,6 +56,19 @@ def model_rows() -> tuple[dict, ...]:
     return tuple(rows)
 
 
+def _bench_tables(root: Path):
+    """``bench/tables.py`` as a module (it regenerates the papers' tables), or ``None`` where there is none."""
+    import importlib.util
+
+    path = root / "bench" / "tables.py"
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("vmix_bench_tables", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module if callable(getattr(module, "table", None)) else None
+
+
 def _number(value: float | None, digits: int) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -153,10 +166,18 @@ def results_page(root: Path = ROOT, *, count: bool = True) -> ResultsPage:
         models += (
             "Counted by [`count_params`][vmix.analysis.flops.count_params] and "
             "[`count_flops`][vmix.analysis.flops.count_flops] (the papers' counting: fvcore's conventions, the scans "
-            "and attention by the papers' formulas) at 224 × 224, beside the values the papers print "
-            "([`PAPER_VALUES`][vmix.analysis.paper_values.PAPER_VALUES]); in brackets the difference from the paper. "
-            "`vmix models` prints the same table for every registered model.\n\n" + model_table(model_rows()) + "\n\n"
+            "and attention by the papers' formulas) at 224 × 224 with 1000 classes, on the `meta` device, beside "
+            "the values the papers print. `vmix models` prints the same counts from the shell.\n\n"
         )
+        tables = _bench_tables(root)
+        if tables is not None:  # bench/tables.py: every registered model, the ablations' printed values included
+            models += f"Every registered model, as `python bench/tables.py` prints it:\n\n{tables.table()}\n\n"
+        else:
+            models += (
+                "The models whose numbers the papers print "
+                "([`PAPER_VALUES`][vmix.analysis.paper_values.PAPER_VALUES]); in brackets the difference from the "
+                "paper.\n\n" + model_table(model_rows()) + "\n\n"
+            )
     else:
         models += "(left out of this build)\n\n"
     bench = bench_section(root)

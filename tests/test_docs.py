@@ -301,3 +301,12 @@ def test_cli_page_documents_every_subcommand():
     commands = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
     for name in commands.choices:
         assert f"## vmix {name}" in page
+
+
+def test_results_page_takes_the_model_table_from_bench_tables(tmp_path, monkeypatch):
+    gen = _gen_results()
+    assert gen._bench_tables(tmp_path) is None  # no script: the page counts PAPER_VALUES' models itself
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "tables.py").write_text("def table():\n    return '| model |\\n| --- |\\n| m |'\n")
+    page = gen.results_page(tmp_path, count=True)
+    assert "| model |\n| --- |\n| m |" in page.markdown
