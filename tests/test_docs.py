@@ -1,4 +1,4 @@
-"""The documentation runs: every ```python block of docs/ and every docstring Example of vmix is executed.
+"""The documentation runs: every ```python block of docs/ and README.md and every docstring Example of vmix is executed.
 
 - Pages: the ```python blocks of one page run in order in one namespace (later blocks build on earlier ones), in a
   temporary working directory. A block preceded by ``<!-- docs-test: skip -->`` is not run (commands that need a
@@ -44,7 +44,8 @@ class Block:
 
 
 def _pages() -> list[Path]:
-    return sorted(DOCS.rglob("*.md"))
+    readme = ROOT / "README.md"  # the front door's example runs too
+    return sorted(DOCS.rglob("*.md")) + ([readme] if readme.is_file() else [])
 
 
 def _blocks(page: Path) -> list[Block]:
@@ -94,7 +95,7 @@ _SLOW_PAGES = [p for p in _PAGES if any(b.mark == "slow" for b in _blocks(p))]
 
 
 def _page_id(page: Path) -> str:
-    return str(page.relative_to(DOCS))
+    return str(page.relative_to(DOCS if page.is_relative_to(DOCS) else ROOT))
 
 
 @pytest.mark.parametrize("page", _PAGES, ids=_page_id)
