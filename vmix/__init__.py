@@ -26,6 +26,7 @@ _EXPORTS = {
     "create_model": ".models",
     "list_models": ".models",
     "register_model": ".models",
+    "load_official": ".models",
     # subpackages
     "ops": "",
     "layers": "",
@@ -33,6 +34,7 @@ _EXPORTS = {
     "analysis": "",
     "testing": "",
     "data": "",
+    "train": "",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
