@@ -126,15 +126,15 @@ def errors(got: dict, want: dict) -> dict:
     return {k: vt.rel_rms_error(got[k], want[k], floor=1e-6) for k in want}
 
 
-def poisoned_kernels_write_everything(inputs: dict, chunk: int, out_dtype: torch.dtype) -> list[str]:
+def poisoned_kernels_write_everything(inputs: dict, out_dtype: torch.dtype) -> list[str]:
     """Run both kernels into NaN-filled buffers; return the names of buffers with an element left unwritten."""
     u, delta, A, B, C, D, bias, softplus = (inputs[k] for k in (*GRADS, "delta_softplus"))
     batch, dim, length = u.shape
     groups, d_state = B.shape[1], B.shape[2]
-    fwd, bwd = (T.scan_config(b, dim // groups, d_state, length, chunk) for b in (False, True))
+    fwd, bwd = (T.scan_config(b, dim // groups, d_state) for b in (False, True))
     nan = dict(fill_value=float("nan"), device="cuda")
     y = torch.full((batch, dim, length), dtype=out_dtype, **nan)
-    states = torch.full((batch, T._num_tiles(length, chunk), dim, d_state), dtype=torch.float32, **nan)
+    states = torch.full((batch, T._num_tiles(length), dim, d_state), dtype=torch.float32, **nan)
     T._launch_fwd(u, delta, A, B, C, D, bias, softplus, y, states, fwd)
     bufs = dict(
         du=torch.full(u.shape, dtype=u.dtype, **nan),
@@ -151,29 +151,28 @@ def poisoned_kernels_write_everything(inputs: dict, chunk: int, out_dtype: torch
     return [k for k, v in bufs.items() if not torch.isfinite(v).all()]
 
 
-SMALL = [  # (batch, dim, groups, d_state, length, chunk)
-    (1, 4, 1, 1, 1, 64),
-    (2, 8, 2, 1, 17, 16),
-    (1, 12, 3, 3, 100, 32),
-    (2, 16, 4, 1, 49, 64),
-    (1, 8, 1, 16, 33, 16),
-    (3, 48, 4, 1, 196, 64),
-    (2, 32, 4, 1, 1000, 128),
-    (1, 6, 3, 2, 257, 64),
+SMALL = [  # (batch, dim, groups, d_state, length)
+    (1, 4, 1, 1, 1),
+    (2, 8, 2, 1, 17),
+    (1, 12, 3, 3, 100),
+    (2, 16, 4, 1, 49),
+    (1, 8, 1, 16, 33),
+    (3, 48, 4, 1, 196),
+    (2, 32, 4, 1, 1000),
+    (1, 6, 3, 2, 257),
 ]
 
 
 def check_small() -> list[dict]:
     rows = []
-    for i, shape in enumerate(SMALL):
-        *dims, chunk = shape
+    for i, dims in enumerate(SMALL):
         for dtype in (torch.float32, torch.bfloat16):
             for softplus, with_dd in ((True, True), (False, False)):
                 inputs = small_inputs(*dims, dtype, seed=i, softplus=softplus, with_dd=with_dd)
-                unwritten = poisoned_kernels_write_everything(inputs, chunk, torch.float32)
+                unwritten = poisoned_kernels_write_everything(inputs, torch.float32)
                 dy = torch.randn(inputs["u"].shape, device="cuda", dtype=torch.float64)
                 got = forward_backward(
-                    functools.partial(T.selective_scan_triton, chunk_size=chunk, out_dtype=torch.float32),
+                    functools.partial(T.selective_scan_triton, out_dtype=torch.float32),
                     with_grad(inputs),
                     dy,
                 )
@@ -181,7 +180,7 @@ def check_small() -> list[dict]:
                 err = errors(got, want)
                 tol = vt.tolerance_for(dtype).rel
                 ok = not unwritten and all(e <= tol for e in err.values())
-                name = "B{}-D{}-G{}-N{}-L{}-T{}".format(*shape) + f"-{str(dtype)[6:]}-sp{int(softplus)}"
+                name = "B{}-D{}-G{}-N{}-L{}".format(*dims) + f"-{str(dtype)[6:]}-sp{int(softplus)}"
                 rows.append(dict(case=name, ok=ok, unwritten=unwritten, tol=tol, **err))
                 worst = max(err, key=err.get)
                 log(f"  {name:32s} {'ok ' if ok else 'FAIL'} worst {worst}={err[worst]:.2e} (tol {tol:.0e})", unwritten)
@@ -193,7 +192,7 @@ def check_stage1() -> dict:
     dim, length = STAGES[1]
     inputs = stage_inputs(dim, length, seed=11)
     dy = torch.randn(BATCH, dim, length, device="cuda")
-    unwritten = poisoned_kernels_write_everything(inputs, 64, torch.float32)
+    unwritten = poisoned_kernels_write_everything(inputs, torch.float32)
     tri = forward_backward(lambda **kw: T.selective_scan_triton(**kw, out_dtype=torch.float32), with_grad(inputs), dy)
     tri = {k: v.double() for k, v in tri.items()}
     t0 = time.time()
@@ -264,7 +263,7 @@ def sweep(stage: int) -> list[dict]:
     dy = torch.randn(BATCH, dim, length, device="cuda")
     f32 = dict(device="cuda", dtype=torch.float32)
     rows = []
-    for block_l in (32, 64, 128):
+    for block_l in (16, 32, 64):
         if block_l > max(16, T._next_pow2(length)):
             continue
         states = torch.empty(BATCH, triton.cdiv(length, block_l), dim, 1, **f32)
@@ -275,7 +274,7 @@ def sweep(stage: int) -> list[dict]:
         ):  # fmt: skip
             block_d = min(dim // GROUPS & -(dim // GROUPS), tile // block_l)
             cfg = T.ScanConfig(block_d, 1, block_l, warps, stages)
-            fwd_cfg = T.ScanConfig(block_d, 1, block_l, 4, 3)
+            fwd_cfg = T.ScanConfig(min(block_d, 2048 // block_l), 1, block_l, 4, 3)
             T._launch_fwd(u, delta, A, B, C, D, bias, softplus, y, states, fwd_cfg)
             if kind == "fwd":
                 k = T._launch_fwd(u, delta, A, B, C, D, bias, softplus, y, states, cfg)

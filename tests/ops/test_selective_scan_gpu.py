@@ -14,18 +14,14 @@ from vmix.ops.selective_scan import selective_scan, selective_scan_reference  # 
 CUDA = torch.device("cuda")
 
 
-def _triton(chunk_size):
-    return lambda **kw: triton_form.selective_scan_triton(**kw, chunk_size=chunk_size)
-
-
 def _to_cuda(inputs):
     return {k: v.to(CUDA) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
 
 
 @settings(max_examples=12)
-@given(case=vt.selective_scan_cases(max_len=200, max_dim=16, dtypes=(torch.float32, torch.bfloat16), max_chunk=64))
+@given(case=vt.selective_scan_cases(max_len=200, max_dim=16, dtypes=(torch.float32, torch.bfloat16)))
 def test_triton_matches_reference(case):
-    vt.assert_forms_agree(_triton(case.chunk_size), selective_scan_reference, _to_cuda(case.inputs), case.tol)
+    vt.assert_forms_agree(triton_form.selective_scan_triton, selective_scan_reference, _to_cuda(case.inputs), case.tol)
 
 
 def _inputs(batch, dim, groups, d_state, length, dtype, seed, *, strided_bc=False):
@@ -53,24 +49,23 @@ def _inputs(batch, dim, groups, d_state, length, dtype, seed, *, strided_bc=Fals
 
 @pytest.mark.parametrize(
     "shape",
-    # (batch, dim, groups, d_state, length, chunk): length 1, batch 1, lengths that are not a multiple of the tile,
-    # one tile longer than the sequence, groups > 1, d_state > 1 and not a power of two, VMamba's K = 4 groups.
+    # (batch, dim, groups, d_state, length): length 1, batch 1, lengths that are not a multiple of the 16-token tile,
+    # groups > 1, d_state > 1 and not a power of two, VMamba's K = 4 groups; odd lengths get strided B and C.
     [
-        (1, 4, 1, 1, 1, 64),
-        (1, 8, 2, 1, 65, 16),
-        (2, 12, 3, 3, 100, 32),
-        (2, 16, 4, 1, 49, 64),
-        (1, 8, 1, 16, 33, 16),
-        (2, 48, 4, 1, 196, 64),
-        (1, 32, 4, 1, 1000, 128),
+        (1, 4, 1, 1, 1),
+        (1, 8, 2, 1, 65),
+        (2, 12, 3, 3, 100),
+        (2, 16, 4, 1, 49),
+        (1, 8, 1, 16, 33),
+        (2, 48, 4, 1, 196),
+        (1, 32, 4, 1, 1000),
     ],
-    ids=lambda s: "B{}-D{}-G{}-N{}-L{}-T{}".format(*s),
+    ids=lambda s: "B{}-D{}-G{}-N{}-L{}".format(*s),
 )
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
 def test_triton_matches_reference_at_edge_shapes(shape, dtype):
-    *dims, chunk = shape
-    inputs = _inputs(*dims, dtype, seed=sum(shape), strided_bc=dims[-1] % 2 == 1)
-    vt.assert_forms_agree(_triton(chunk), selective_scan_reference, inputs, vt.tolerance_for(dtype))
+    inputs = _inputs(*shape, dtype, seed=sum(shape), strided_bc=shape[-1] % 2 == 1)
+    vt.assert_forms_agree(triton_form.selective_scan_triton, selective_scan_reference, inputs, vt.tolerance_for(dtype))
 
 
 def test_float32_output_from_bfloat16_inputs():
@@ -84,7 +79,7 @@ def test_float32_output_from_bfloat16_inputs():
 def test_custom_ops_pass_opcheck():
     inputs = _inputs(2, 8, 2, 1, 70, torch.float32, seed=1)
     args = [v.requires_grad_(True) if isinstance(v, torch.Tensor) else v for v in inputs.values()]
-    torch.library.opcheck(torch.ops.vmix.selective_scan_fwd.default, (*args, 64, torch.float32))
+    torch.library.opcheck(torch.ops.vmix.selective_scan_fwd.default, (*args, torch.float32))
 
 
 @pytest.mark.compile

@@ -1,20 +1,21 @@
 """The selective scan as Triton GPU kernels: one sequential pass over the sequence forward, one in reverse backward.
 
 Each program owns a block of channels of one batch row, all in the same group (so they share ``B`` and ``C``), and
-walks the sequence in tiles of ``block_l`` tokens with the float32 state in registers. Inside a tile the recurrence
+walks the sequence in tiles of 16 tokens with the float32 state in registers. Inside a tile the recurrence
 ``h_l = a_l h_{l-1} + b_l`` is an associative scan over pairs ``(a, b)``; the state entering the tile is folded into
 its first element, so the tile's last state is the carry into the next one. Every input is read once and ``y`` is
-written once. The forward also stores the state at the end of every tile (``batch·dim·d_state·length/block_l``
-floats, a few percent of ``u``), which is all the backward needs besides the inputs.
+written once. The forward also stores the state at the end of every tile (``batch·dim·d_state·length/16`` floats,
+an eighth of ``u``'s bytes), which is all the backward needs besides the inputs.
 
 The backward walks the tiles in reverse. It recomputes the tile's states from the stored state that enters it, then
-runs the adjoint recurrence ``g_l = C_l dy_l + a_{l+1} g_{l+1}`` (``g`` is ``∂loss/∂h_l``) as a reverse scan. That
-recurrence reads ``a`` one token ahead, which a tile cannot shift in registers; the scan carries the segment's first
-decay as a third component instead, so no token is loaded twice (see :func:`_adjoint_combine`). With ``g`` and the
-states every gradient is pointwise, except the sums: ``dB`` and ``dC`` over the channels of a group (summed inside
-the program, then over the program's channel blocks by torch), ``dA``, ``dD`` and ``ddelta_bias`` over the batch and
-the sequence (summed inside the program over the sequence, then over the batch by torch). ``a_l h_{l-1}`` is taken
-as ``h_l - b_l``, as mamba_ssm's kernel does, so no earlier state needs to be shifted in either.
+runs the adjoint recurrence ``g_l = C_l dy_l + a_{l+1} g_{l+1}`` (``g`` is ``∂loss/∂h_l``) as a scan of the flipped
+tile. That recurrence reads ``a`` one token ahead, which a tile cannot shift in registers; the scan carries the
+segment's first decay as a third component instead, so no token is loaded twice (see :func:`_adjoint_combine`).
+With ``g`` and the states every gradient is pointwise, except the sums: ``dB`` and ``dC`` over the channels of a
+group (summed inside the program, then over the program's channel blocks by torch), ``dA``, ``dD`` and
+``ddelta_bias`` over the batch and the sequence (summed inside the program over the sequence, then over the batch by
+torch). ``a_l h_{l-1}`` is taken as ``h_l - b_l``, as mamba_ssm's kernel does, so no earlier state needs to be shifted
+in either.
 
 Both passes are ``torch.library`` custom ops with fake (meta) implementations and a registered autograd formula, so
 ``torch.compile(fullgraph=True)`` traces through them without a graph break. Importing this module without triton
@@ -37,18 +38,38 @@ from vmix.ops.selective_scan.reference import check_inputs
 __all__ = ["ScanConfig", "scan_config", "selective_scan_triton"]
 
 _LOG2E = tl.constexpr(1.4426950408889634)
-# Tokens x channels x states a program holds per tile: 16 values per thread at 4 warps, enough independent loads in
-# flight per SM to cover DRAM latency without spilling the backward's many per-token temporaries.
+_LN2 = tl.constexpr(0.6931471805599453)
+# Tokens per tile. Triton lays a bf16 tile out as 8 consecutive tokens per thread (one 16-byte load) and 2 threads
+# along the sequence: each row's load is one full 32-byte sector, the scans need one shuffle step, and the flips of
+# the backward's adjoint scan are mostly register renames. It is also the spacing of the states the forward keeps,
+# 4 bytes per 16 tokens of a channel: 3 % of the forward's traffic.
+_BLOCK_L = 16
+# Channels x states x tokens of a forward tile: 16 values per thread at 4 warps, enough loads in flight per SM to
+# cover DRAM latency; the backward takes half, or its per-token temporaries spill.
 _TILE = 2048
 
 
 @triton.jit
-def _softplus(x):
-    """``(softplus(x), sigmoid(x))`` with torch's threshold 20; log1p by Goldberg's ``log(w)·z/(w-1)``, exact for a
-    tiny ``z = e^x`` where a plain ``log(1 + z)`` would lose every digit of a small Δ."""
-    z = tl.exp(x)
+def _log2(x, FAST: tl.constexpr):
+    if FAST:  # the special-function unit: one instruction, absolute error below 2^-22 on [0.5, 2]
+        return tl.inline_asm_elementwise("lg2.approx.f32 $0, $1;", "=r,r", [x], dtype=tl.float32, is_pure=True, pack=1)
+    else:  # the interpreter runs no PTX
+        return tl.log2(x)
+
+
+@triton.jit
+def _softplus(x, FAST: tl.constexpr):
+    """``(softplus(x), sigmoid(x))`` with torch's threshold 20.
+
+    ``log1p(z)``, ``z = e^x``: below ``z = 1/8`` its series to ``z^6`` (relative error under ``z^6/7 < 6e-7``), where
+    ``log(1 + z)`` would lose the digits of a small Δ to the rounding of ``1 + z``; above it ``log2(1 + z)`` on the
+    special-function unit (relative error under ``2^-22 / log2(9/8) < 2e-6``). libdevice's accurate ``logf`` would
+    cost about 35 instructions per token, as much as the rest of the forward.
+    """
+    z = tl.exp2(x * _LOG2E)
     w = 1.0 + z
-    log1p = tl.where(w == 1.0, z, tl.log(w) * (z / (w - 1.0)))
+    series = z * (1.0 + z * (-1.0 / 2 + z * (1.0 / 3 + z * (-1.0 / 4 + z * (1.0 / 5 + z * (-1.0 / 6))))))
+    log1p = tl.where(z < 0.125, series, _log2(w, FAST) * _LN2)
     big = x > 20.0
     return tl.where(big, x, log1p), tl.where(big, 1.0, z / w)
 
@@ -92,7 +113,7 @@ def _sum_channels(x, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
 @triton.jit
 def _load_tile(
     u_rows, dt_rows, B_rows, C_rows, A2, bias, offs_l, mask_l, mask_n, s_ul, s_dl, s_Bl, s_Cl,
-    HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, FAST: tl.constexpr,
 ):  # fmt: skip
     """One tile of (channel, state) rows: the inputs as float32 and the pointwise terms of the recurrence.
 
@@ -107,7 +128,7 @@ def _load_tile(
     if HAS_BIAS:
         x = x + bias[:, None]
     if SOFTPLUS:
-        dt, dsp = _softplus(x)
+        dt, dsp = _softplus(x, FAST)
     else:
         dt, dsp = x, tl.full(x.shape, 1.0, tl.float32)
     dt = tl.where(mask, dt, 0.0)
@@ -125,6 +146,7 @@ def _fwd_kernel(
     s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_Bb, s_Bg, s_Bn, s_Bl, s_Cb, s_Cg, s_Cn, s_Cl,
     HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr, NUM_STAGES: tl.constexpr,
+    FAST: tl.constexpr,
 ):  # fmt: skip
     pid_d = tl.program_id(0)
     pid_b = tl.program_id(1).to(tl.int64)
@@ -152,7 +174,7 @@ def _fwd_kernel(
         mask_l = offs_l < length
         u, dt, _, _, Cv, a, bu = _load_tile(
             u_rows, dt_rows, B_rows, C_rows, A2, bias, offs_l, mask_l, mask_n, s_ul, s_dl, s_Bl, s_Cl,
-            HAS_BIAS, SOFTPLUS,
+            HAS_BIAS, SOFTPLUS, FAST,
         )  # fmt: skip
         b = dt * bu
         b = tl.where(cols[None, :] == 0, b + a * h[:, None], b)
@@ -174,6 +196,7 @@ def _bwd_kernel(
     s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_Bb, s_Bg, s_Bn, s_Bl, s_Cb, s_Cg, s_Cn, s_Cl, s_yb, s_yd, s_yl,
     HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr, NUM_STAGES: tl.constexpr,
+    FAST: tl.constexpr,
 ):  # fmt: skip
     pid_d = tl.program_id(0)
     pid_b = tl.program_id(1).to(tl.int64)
@@ -210,7 +233,7 @@ def _bwd_kernel(
         mask_l = offs_l < length
         u, dt, dsp, Bv, Cv, a, bu = _load_tile(
             u_rows, dt_rows, B_rows, C_rows, A2, bias, offs_l, mask_l, mask_n, s_ul, s_dl, s_Bl, s_Cl,
-            HAS_BIAS, SOFTPLUS,
+            HAS_BIAS, SOFTPLUS, FAST,
         )  # fmt: skip
         dy = tl.load(dy_rows + offs_l[None, :] * s_yl, mask=mask_l[None, :], other=0.0).to(tl.float32)
         # States of this tile, recomputed from the state that enters it (stored by the forward).
@@ -220,10 +243,11 @@ def _bwd_kernel(
             (a, tl.where(cols[None, :] == 0, b + a * h0[:, None], b)), axis=1, combine_fn=_affine_combine
         )
         # Adjoint: g_l = C_l dy_l + a_{l+1} g_{l+1}, plus what flows in from the tile to the right.
+        # A forward scan of the flipped tile: Triton's reverse=True flips every value across all 32 lanes, twice.
         _, p, s = tl.associative_scan(
-            (a, tl.full(a.shape, 1.0, tl.float32), Cv * dy), axis=1, combine_fn=_adjoint_combine, reverse=True
+            (tl.flip(a, 1), tl.full(a.shape, 1.0, tl.float32), tl.flip(Cv * dy, 1)), axis=1, combine_fn=_adjoint_combine
         )
-        g = s + p * carry[:, None]
+        g = tl.flip(s + p * carry[:, None], 1)
         carry = tl.sum(tl.where(cols[None, :] == 0, a * g, 0.0), axis=1)
         ah = h - b  # a_l h_{l-1}
         gdt = g * dt
@@ -255,11 +279,6 @@ def _next_pow2(n: int) -> int:
     return p
 
 
-def _block_l(length: int, chunk_size: int) -> int:
-    # Tokens per tile: chunk_size rounded up to a power of two, at least 16, at most the sequence rounded up.
-    return min(_next_pow2(max(16, chunk_size)), max(16, _next_pow2(length)))
-
-
 class ScanConfig(NamedTuple):
     """Launch shape of one kernel: a program holds ``block_d`` channels x ``block_n`` states x ``block_l`` tokens."""
 
@@ -270,25 +289,33 @@ class ScanConfig(NamedTuple):
     num_stages: int
 
 
-def scan_config(backward: bool, dim_per_group: int, d_state: int, length: int, chunk_size: int) -> ScanConfig:
+def scan_config(backward: bool, dim_per_group: int, d_state: int, aligned: bool = True) -> ScanConfig:
     """The launch shape the op uses for the forward or the backward kernel.
 
-    ``block_l`` (tokens per tile, also the spacing of the states the forward keeps for the backward) is
-    ``chunk_size`` rounded up to a power of two, at least 16 and at most the sequence rounded up. ``block_d`` is the
-    largest power of two that divides the channels per group (a program's channels share ``B`` and ``C``) and keeps
-    the tile within ``_TILE`` values (half that in the backward).
+    Tiles are ``_BLOCK_L`` tokens long. ``block_d`` is the largest power of two that divides the channels per group
+    (a program's channels share ``B`` and ``C``) and keeps the tile within ``_TILE`` values (half that in the
+    backward, whose per-token temporaries would otherwise spill). ``aligned`` says whether every row starts on 16
+    elements (see :func:`_rows_aligned`); when not (sequences of 49 or 196 tokens), Triton loads one element per
+    thread and spreads a tile's tokens over 16 lanes, and the smaller tile, with no loads kept in flight across
+    iterations, is what stays within the registers.
 
     Example:
-        >>> scan_config(False, dim_per_group=192, d_state=1, length=3136, chunk_size=64)
-        ScanConfig(block_d=32, block_n=1, block_l=64, num_warps=4, num_stages=3)
+        >>> scan_config(False, dim_per_group=192, d_state=1)
+        ScanConfig(block_d=64, block_n=1, block_l=16, num_warps=4, num_stages=3)
     """
-    # The backward keeps about twice as many temporaries per token alive: half the tile keeps it under 255
-    # registers per thread without spilling.
-    tile = _TILE // 2 if backward else _TILE
+    tile = (_TILE // 2 if backward else _TILE) if aligned else _TILE // 4
     block_n = _next_pow2(d_state)
-    block_l = _block_l(length, chunk_size)
-    block_d = min(dim_per_group & -dim_per_group, max(1, tile // (block_l * block_n)))
-    return ScanConfig(block_d, block_n, block_l, num_warps=4, num_stages=3)
+    block_d = min(dim_per_group & -dim_per_group, max(1, tile // (_BLOCK_L * block_n)))
+    return ScanConfig(block_d, block_n, _BLOCK_L, num_warps=4, num_stages=3 if aligned else 1)
+
+
+def _rows_aligned(*tensors: Tensor) -> bool:
+    """Whether Triton can load these tensors' rows in 16-byte vectors: its launcher specialises every pointer on
+    16-byte alignment and every stride on divisibility by 16, and only then vectorises."""
+    return all(
+        t.data_ptr() % 16 == 0 and all(s % 16 == 0 for s, n in zip(t.stride()[:-1], t.shape[:-1], strict=True) if n > 1)
+        for t in tensors
+    )
 
 
 def _strides(*tensors: Tensor) -> list[int]:
@@ -306,7 +333,7 @@ def _launch_fwd(u, delta, A, B, C, D, delta_bias, delta_softplus, y, states, cfg
         *_strides(u, delta, B, C),
         HAS_D=D is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
         BLOCK_D=cfg.block_d, BLOCK_N=cfg.block_n, BLOCK_L=cfg.block_l, NUM_STAGES=cfg.num_stages,
-        num_warps=cfg.num_warps,
+        FAST=not triton.knobs.runtime.interpret, num_warps=cfg.num_warps,
     )  # fmt: skip
 
 
@@ -325,12 +352,12 @@ def _launch_bwd(
         *_strides(u, delta, B, C, dy),
         HAS_D=D is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
         BLOCK_D=cfg.block_d, BLOCK_N=cfg.block_n, BLOCK_L=cfg.block_l, NUM_STAGES=cfg.num_stages,
-        num_warps=cfg.num_warps,
+        FAST=not triton.knobs.runtime.interpret, num_warps=cfg.num_warps,
     )  # fmt: skip
 
 
-def _num_tiles(length: int, chunk_size: int) -> int:
-    return (length + _block_l(length, chunk_size) - 1) // _block_l(length, chunk_size)
+def _num_tiles(length: int) -> int:
+    return (length + _BLOCK_L - 1) // _BLOCK_L
 
 
 @torch.library.custom_op("vmix::selective_scan_fwd", mutates_args=())
@@ -343,21 +370,20 @@ def _scan_fwd(
     D: Tensor | None,
     delta_bias: Tensor | None,
     delta_softplus: bool,
-    chunk_size: int,
     out_dtype: torch.dtype,
 ) -> tuple[Tensor, Tensor]:
     batch, dim, length = u.shape
-    cfg = scan_config(False, dim // B.shape[1], B.shape[2], length, chunk_size)
+    cfg = scan_config(False, dim // B.shape[1], B.shape[2], _rows_aligned(u, delta, B, C))
     y = torch.empty(batch, dim, length, device=u.device, dtype=out_dtype)
-    states = torch.empty(batch, _num_tiles(length, chunk_size), dim, B.shape[2], device=u.device, dtype=torch.float32)
+    states = torch.empty(batch, _num_tiles(length), dim, B.shape[2], device=u.device, dtype=torch.float32)
     _launch_fwd(u, delta, A, B, C, D, delta_bias, delta_softplus, y, states, cfg)
     return y, states
 
 
 @_scan_fwd.register_fake
-def _(u, delta, A, B, C, D, delta_bias, delta_softplus, chunk_size, out_dtype):
+def _(u, delta, A, B, C, D, delta_bias, delta_softplus, out_dtype):
     batch, dim, length = u.shape
-    states = u.new_empty(batch, _num_tiles(length, chunk_size), dim, B.shape[2], dtype=torch.float32)
+    states = u.new_empty(batch, _num_tiles(length), dim, B.shape[2], dtype=torch.float32)
     return u.new_empty(batch, dim, length, dtype=out_dtype), states
 
 
@@ -373,11 +399,10 @@ def _scan_bwd(
     delta_bias: Tensor | None,
     states: Tensor,
     delta_softplus: bool,
-    chunk_size: int,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     batch, dim, length = u.shape
     groups, d_state = B.shape[1], B.shape[2]
-    cfg = scan_config(True, dim // groups, d_state, length, chunk_size)
+    cfg = scan_config(True, dim // groups, d_state, _rows_aligned(dy, u, delta, B, C))
     num_dblocks = dim // cfg.block_d
     f32 = dict(device=u.device, dtype=torch.float32)
     du = torch.empty_like(u, memory_format=torch.contiguous_format)
@@ -395,7 +420,7 @@ def _scan_bwd(
 
 
 @_scan_bwd.register_fake
-def _(dy, u, delta, A, B, C, D, delta_bias, states, delta_softplus, chunk_size):
+def _(dy, u, delta, A, B, C, D, delta_bias, states, delta_softplus):
     dim = u.shape[1]
     return (
         torch.empty_like(u, memory_format=torch.contiguous_format),
@@ -409,19 +434,17 @@ def _(dy, u, delta, A, B, C, D, delta_bias, states, delta_softplus, chunk_size):
 
 
 def _setup_context(ctx, inputs, output):
-    u, delta, A, B, C, D, delta_bias, delta_softplus, chunk_size, _ = inputs
+    u, delta, A, B, C, D, delta_bias, delta_softplus, _ = inputs
     ctx.save_for_backward(u, delta, A, B, C, D, delta_bias, output[1])
-    ctx.delta_softplus, ctx.chunk_size = delta_softplus, chunk_size
+    ctx.delta_softplus = delta_softplus
 
 
 def _backward(ctx, dy, _dstates):
     u, delta, A, B, C, D, delta_bias, states = ctx.saved_tensors
-    du, ddelta, dA, dB, dC, dD, dbias = _scan_bwd(
-        dy, u, delta, A, B, C, D, delta_bias, states, ctx.delta_softplus, ctx.chunk_size
-    )
+    du, ddelta, dA, dB, dC, dD, dbias = _scan_bwd(dy, u, delta, A, B, C, D, delta_bias, states, ctx.delta_softplus)
     dD = dD.to(D.dtype) if D is not None else None
     dbias = dbias.to(delta_bias.dtype) if delta_bias is not None else None
-    return du, ddelta, dA, dB, dC, dD, dbias, None, None, None
+    return du, ddelta, dA, dB, dC, dD, dbias, None, None
 
 
 _scan_fwd.register_autograd(_backward, setup_context=_setup_context)
@@ -456,8 +479,8 @@ def selective_scan_triton(
         D: skip connection per channel, ``(dim,)``, or ``None``.
         delta_bias: added to ``delta`` per channel before the softplus, ``(dim,)``, or ``None``.
         delta_softplus: apply ``softplus`` (threshold 20) to ``delta + delta_bias``.
-        chunk_size: tokens per tile of the kernels (rounded up to a power of two, at least 16); the forward keeps one
-            state per tile for the backward.
+        chunk_size: unused: the kernels' tile length is fixed by their register layout; accepted so every form
+            has one signature.
         out_dtype: dtype of the result; ``None`` gives ``u.dtype``.
 
     Returns:
@@ -478,4 +501,4 @@ def selective_scan_triton(
     if any(t is not None and t.dtype == torch.float64 for t in (u, delta, A, B, C, D, delta_bias)):
         raise ValueError("the Triton selective scan computes in float32; for float64 inputs use impl='chunked'")
     out_dtype = out_dtype or u.dtype
-    return _scan_fwd(u, delta, A, B, C, D, delta_bias, delta_softplus, chunk_size, out_dtype)[0]
+    return _scan_fwd(u, delta, A, B, C, D, delta_bias, delta_softplus, out_dtype)[0]
