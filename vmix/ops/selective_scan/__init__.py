@@ -13,7 +13,6 @@ installed (float64 excepted) and the chunked form otherwise.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 import torch
@@ -31,20 +30,10 @@ IMPLS = ("auto", "chunked", "reference", "triton")
 """Values accepted by ``impl=``."""
 
 
-_importable: dict[str, bool] = {}
-
-
-@torch.compiler.assume_constant_result
-def _triton_importable() -> bool:
-    # Decided once, and at trace time under torch.compile: whether the Triton form (and triton itself) imports.
-    if "triton" not in _importable:
-        try:
-            importlib.import_module(f"{__name__}.triton")
-        except ImportError:
-            _importable["triton"] = False
-        else:
-            _importable["triton"] = True
-    return _importable["triton"]
+try:
+    from vmix.ops.selective_scan.triton import selective_scan_triton
+except ImportError:  # no triton (CPU builds of torch): the chunked form serves every device
+    selective_scan_triton = None
 
 
 def _form(impl: str) -> Callable[..., Tensor]:
@@ -52,9 +41,9 @@ def _form(impl: str) -> Callable[..., Tensor]:
         return selective_scan_reference
     if impl == "chunked":
         return selective_scan_chunked
-    if not _triton_importable():
+    if selective_scan_triton is None:
         raise ImportError("impl='triton' needs the triton package (CUDA builds of torch ship it); use impl='chunked'")
-    return importlib.import_module(f"{__name__}.triton").selective_scan_triton
+    return selective_scan_triton
 
 
 @counted("selective_scan")
@@ -113,5 +102,5 @@ def selective_scan(
     if impl == "auto":
         # The kernel computes in float32; float64 inputs ask for float64 arithmetic, which only plain torch gives.
         f32 = accumulation_dtype(u, delta, A, B, C, D, delta_bias) == torch.float32
-        impl = "triton" if u.is_cuda and f32 and _triton_importable() else "chunked"
+        impl = "triton" if u.is_cuda and f32 and selective_scan_triton is not None else "chunked"
     return _form(impl)(u, delta, A, B, C, D, delta_bias, delta_softplus, chunk_size=chunk_size, out_dtype=out_dtype)
