@@ -59,7 +59,7 @@ def selective_scan(
     delta_softplus: bool = False,
     *,
     impl: str = "auto",
-    chunk_size: int = 64,
+    chunk_size: int | None = None,
     out_dtype: torch.dtype | None = None,
 ) -> Float[Tensor, "b d l"]:
     """Selective scan: ``h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t B_t u_t``, ``y_t = ⟨C_t, h_t⟩ + D u_t``.
@@ -80,7 +80,8 @@ def selective_scan(
         delta_softplus: apply ``softplus`` to ``delta + delta_bias``.
         impl: ``"auto"`` (``"triton"`` for CUDA tensors of float32 or lower when triton is installed, else
             ``"chunked"``), ``"chunked"``, ``"reference"`` or ``"triton"``.
-        chunk_size: tokens per chunk of the chunked form.
+        chunk_size: tokens per chunk of the chunked form; ``None`` picks one for the length and mode (see
+            :func:`~vmix.ops.selective_scan.selective_scan_chunked`).
         out_dtype: dtype of the result; ``None`` gives ``u.dtype``.
 
     Returns:

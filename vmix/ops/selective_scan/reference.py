@@ -63,7 +63,7 @@ def selective_scan_reference(
     delta_bias: Float[Tensor, " d"] | None = None,
     delta_softplus: bool = False,
     *,
-    chunk_size: int = 64,
+    chunk_size: int | None = None,
     out_dtype: torch.dtype | None = None,
 ) -> Float[Tensor, "b d l"]:
     """Selective scan by its recurrence, one token at a time.

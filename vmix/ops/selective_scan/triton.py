@@ -461,7 +461,7 @@ def selective_scan_triton(
     delta_bias: Float[Tensor, " d"] | None = None,
     delta_softplus: bool = False,
     *,
-    chunk_size: int = 64,
+    chunk_size: int | None = None,
     out_dtype: torch.dtype | None = None,
 ) -> Float[Tensor, "b d l"]:
     """Selective scan by the Triton kernels: a sequential float32 scan per channel, forward and backward.
