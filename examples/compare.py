@@ -7,7 +7,7 @@ and one budget, then prints params, FLOPs (the papers' counting), training img/s
         pip install -q torch==2.13.0 -e ".[train]" && python examples/compare.py
 
 The default data is Fashion-MNIST (Debian's ``dataset-fashion-mnist``; ``--data digits`` needs no apt at all). The
-default recipe is the papers' one cut down to 100 steps: the same AdamW groups, warm-up + cosine, label
+default recipe is the papers' one cut down to 300 steps at 32 px: the same AdamW groups, warm-up + cosine, label
 smoothing, drop path and bicubic crops, but lr 2e-3 instead of the linearly scaled 6e-5 at batch 32, and no
 RandAugment, Mixup/CutMix, erasing or EMA, which regularize 300-epoch runs and only slow a short one down. Every
 flag of ``examples/train_imagenet.py`` applies to both models, e.g. the full recipe on Imagenette::
@@ -31,10 +31,10 @@ SHORT_RECIPE = TrainConfig(
     model="vmamba_pico",
     data="fashion-mnist",
     output="runs/compare",
-    img_size=16,
+    img_size=32,
     batch_size=32,
     epochs=1,
-    max_steps=100,
+    max_steps=300,
     warmup_epochs=0.01,
     lr=2e-3,
     ema=False,
