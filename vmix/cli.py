@@ -242,7 +242,7 @@ def cmd_mmap(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
-    from vmix.analysis.evaluate import center_crop, to_tensor
+    from vmix.analysis.evaluation import center_crop, to_tensor
     from vmix.analysis.token_weights import plot_token_weights, token_weight_maps
 
     model = _build(args.name, args.checkpoint)
@@ -266,7 +266,7 @@ def cmd_mmap(args: argparse.Namespace) -> int:
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
-    from vmix.analysis import evaluate as ev
+    from vmix.analysis import evaluation as ev
 
     if not (args.data or args.imagenet_a or args.imagenet_r or args.imagenet_c):
         raise SystemExit("vmix robustness: give at least one of --data, --imagenet-a, --imagenet-r, --imagenet-c")

@@ -18,14 +18,14 @@ _EXPORTS = {
     "IMAGENET_A_INDICES": ".imagenet",
     "IMAGENET_R_INDICES": ".imagenet",
     # evaluation
-    "Accuracy": ".evaluate",
-    "evaluate": ".evaluate",
-    "evaluate_dataset": ".evaluate",
-    "evaluate_imagenet_a": ".evaluate",
-    "evaluate_imagenet_r": ".evaluate",
-    "evaluate_imagenet_c": ".evaluate",
-    "evaluate_corrupted": ".evaluate",
-    "load_images": ".evaluate",
+    "Accuracy": ".evaluation",
+    "evaluate": ".evaluation",
+    "evaluate_dataset": ".evaluation",
+    "evaluate_imagenet_a": ".evaluation",
+    "evaluate_imagenet_r": ".evaluation",
+    "evaluate_imagenet_c": ".evaluation",
+    "evaluate_corrupted": ".evaluation",
+    "load_images": ".evaluation",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -18,7 +18,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from vmix._shapecheck import shapecheck
-from vmix.analysis.evaluate import LabeledImages, load_images, to_tensor
+from vmix.analysis.evaluation import LabeledImages, load_images, to_tensor
 
 THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
 
@@ -146,7 +146,7 @@ def erf_inputs(
     """Normalised ``size × size`` inputs for :func:`erf_map`: dataset images resized (bicubic), or Gaussian noise.
 
     Args:
-        source: a dataset as for :func:`vmix.analysis.evaluate.load_images`, or ``None`` for standard-normal noise
+        source: a dataset as for :func:`vmix.analysis.evaluation.load_images`, or ``None`` for standard-normal noise
             images (Luo et al.'s random-input ERF).
         size: side of the square input (1024 in RepLKNet and VSSD: far from the borders).
         num_images: how many images.

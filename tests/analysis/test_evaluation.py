@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from vmix.analysis.evaluate import (
+from vmix.analysis.evaluation import (
     Accuracy,
     _corruption_result,
     center_crop,
