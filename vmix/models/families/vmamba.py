@@ -17,17 +17,22 @@ from vmix.models._registry import register_model
 from vmix.models.configs import BlockConfig, ModelConfig, hybridize, uniform_stages
 from vmix.models.convert import KeyMap
 
-__all__ = ["KEYMAP", "convert", "vmamba_config"]
+__all__ = ["KEYMAP", "SS2D_BLOCK", "convert", "register_hybrids", "vmamba_config"]
 
 
-def vmamba_config(dims, depths, drop_path_rate: float) -> ModelConfig:
-    """VMamba's macro with SS2D ``v05_noz`` blocks (N = 1, E = 2C, R = ceil(C/16), FFN ratio 4, LN eps 1e-5).
+SS2D_BLOCK = BlockConfig("vss", "ss2d", {"d_state": 1, "ssm_ratio": 2.0, "d_conv": 3}, mlp_ratio=4.0, norm_eps=1e-5)
+"""VMamba's block: SS2D ``v05_noz`` (N = 1, E = 2C, R = ceil(C/16)), FFN ratio 4, LN eps 1e-5."""
+
+
+def vmamba_config(dims, depths, drop_path_rate: float, block: BlockConfig = SS2D_BLOCK) -> ModelConfig:
+    """VMamba's macro architecture (v2 conv stem, v3 conv+LN downsample, LN → pool → Linear head) around ``block``.
+
+    The aligned comparison of the GConvNet paper is this function with another ``block``: nothing else changes.
 
     Example:
         >>> vmamba_config((48, 96, 192, 384), (2, 2, 5, 2), 0.025).depths
         (2, 2, 5, 2)
     """
-    block = BlockConfig("vss", "ss2d", {"d_state": 1, "ssm_ratio": 2.0, "d_conv": 3}, mlp_ratio=4.0, norm_eps=1e-5)
     return ModelConfig(
         stem="conv2",
         downsample="conv_ln",
@@ -38,14 +43,23 @@ def vmamba_config(dims, depths, drop_path_rate: float) -> ModelConfig:
     )
 
 
+def register_hybrids(family: str, pico: ModelConfig, tiny: ModelConfig, small: ModelConfig) -> None:
+    """Register ``{family}_hybrid1_{pico,tiny,small}`` and ``{family}_hybrid2_{pico,tiny}`` (GConvNet paper §3.2).
+
+    Hybrid1 spreads 2 (pico, tiny) or 4 (small) Transformer blocks over the last two stages; Hybrid2 puts 2 at the
+    top of the last stage (the paper trains no Hybrid2-Small).
+    """
+    for size, config, n_attn in (("pico", pico, 2), ("tiny", tiny, 2), ("small", small, 4)):
+        register_model(f"{family}_hybrid1_{size}", hybridize(config, n_attn, "proportional"))
+    for size, config in (("pico", pico), ("tiny", tiny)):
+        register_model(f"{family}_hybrid2_{size}", hybridize(config, 2, "top_down"))
+
+
 PICO = register_model("vmamba_pico", vmamba_config((48, 96, 192, 384), (2, 2, 5, 2), 0.025))
 TINY = register_model("vmamba_tiny", vmamba_config((96, 192, 384, 768), (2, 2, 5, 2), 0.2))
 SMALL = register_model("vmamba_small", vmamba_config((96, 192, 384, 768), (2, 2, 15, 2), 0.3))
 
-for size, config, n_attn in (("pico", PICO, 2), ("tiny", TINY, 2), ("small", SMALL, 4)):
-    register_model(f"vmamba_hybrid1_{size}", hybridize(config, n_attn, "proportional"))
-for size, config in (("pico", PICO), ("tiny", TINY)):
-    register_model(f"vmamba_hybrid2_{size}", hybridize(config, 2, "top_down"))
+register_hybrids("vmamba", PICO, TINY, SMALL)
 
 # GConvNet paper, Table 4: VMamba-Tiny with its last width cut to 576 and MambaOut's pool → LN → MLP head.
 register_model(
