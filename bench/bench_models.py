@@ -1,0 +1,187 @@
+"""Whole-model training and inference img/s, vmix against timm's ConvNeXt-T / MambaOut-T measured in the same run.
+
+The method of ``../shared/specs/performance.md`` §3, so the figures compare with the official code's there:
+batch 128 at 224², bf16 autocast, random init, random-normal input; training is ``zero_grad(set_to_none)``,
+forward + cross-entropy on random labels, backward, ``torch.optim.AdamW`` (foreach, lr 1e-4, wd 0.05); 3 warm-up
+steps, then per-step times from CUDA events recorded between consecutive steps with no host sync inside the loop
+(steady-state throughput, launch gaps included); img/s = batch / median; peak memory is ``max_memory_allocated``
+over the timed loop (weights and optimizer state included). "first" is the wall time of the first step, compile
+included. Before timing, each vmix model runs one forward + backward and every parameter must get a finite,
+non-zero gradient.
+
+Run on a CUDA machine from the repository root::
+
+    python bench/bench_models.py --out runs/models                       # the *_tiny models, eager and compiled
+    python bench/bench_models.py --models vmamba_pico vssd_micro --modes compiled
+
+A CPU smoke run of the script itself (no timing meaning)::
+
+    python bench/bench_models.py --device cpu --batch 2 --img-size 64 --steps 2 --models gconvnet_pico --no-baselines
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import vmix  # noqa: E402
+
+DEFAULT_MODELS = ("vmamba_tiny", "gconvnet_tiny", "vssd_tiny", "mambaout_tiny")
+# Measured on the same H100 kind with this method (performance.md §3 and §8): (train img/s, infer img/s, train GiB).
+OFFICIAL = {
+    "vmamba_tiny": (908, 2883, 15.0),
+    "vssd_tiny": (1254, 7672, 16.8),
+}
+BASELINES = ("convnext_tiny", "mambaout_tiny")  # timm, compiled, timed in the same run
+
+
+def _timed_steps(step, steps: int, device: torch.device) -> tuple[float, list[float]]:
+    """Wall seconds of the first call, then per-step seconds of ``steps`` steady-state calls."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    start = time.perf_counter()
+    step()
+    sync()
+    first = time.perf_counter() - start
+    for _ in range(2):  # warm-up (3 calls in all with the first)
+        step()
+    sync()
+    if device.type != "cuda":
+        times = []
+        for _ in range(steps):
+            t = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t)
+        return first, times
+    events = [torch.cuda.Event(enable_timing=True) for _ in range(steps + 1)]
+    events[0].record()
+    for i in range(steps):
+        step()
+        events[i + 1].record()
+    torch.cuda.synchronize()
+    return first, [events[i].elapsed_time(events[i + 1]) / 1e3 for i in range(steps)]
+
+
+def check_gradients(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor) -> None:
+    """One bf16-autocast forward + backward; every parameter must get a finite, non-zero gradient."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
+        torch.nn.functional.cross_entropy(model(x), labels).backward()
+    bad = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    zero = [n for n, p in model.named_parameters() if p.grad is not None and not p.grad.abs().sum() > 0]
+    if bad or zero:
+        raise RuntimeError(f"gradient check failed: missing/non-finite {bad[:5]}, zero {zero[:5]}")
+    model.zero_grad(set_to_none=True)
+
+
+def measure(model, args, device: torch.device, *, train: bool, compiled: bool) -> dict:
+    """img/s, peak GiB and first-step seconds of one model in one mode."""
+    model = model.to(device).train(train)
+    x = torch.randn(args.batch, 3, args.img_size, args.img_size, device=device)
+    labels = torch.randint(0, 1000, (args.batch,), device=device)
+    run = torch.compile(model) if compiled else model
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    if train:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05, foreach=True)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            with autocast:
+                loss = torch.nn.functional.cross_entropy(run(x), labels)
+            loss.backward()
+            opt.step()
+    else:
+
+        @torch.no_grad()
+        def step():
+            with autocast:
+                run(x)
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    first, times = _timed_steps(step, args.steps, device)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
+    return {"img_per_s": args.batch / statistics.median(times), "peak_gib": peak, "first_s": first}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="registered vmix models")
+    parser.add_argument("--modes", nargs="+", default=["eager", "compiled"], choices=["eager", "compiled"])
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--steps", type=int, default=15, help="timed steps per measurement")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--no-baselines", action="store_true", help="skip timm's convnext_tiny / mambaout_tiny")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench_models"))
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+
+    rows: list[dict] = []
+    candidates = [("vmix", name, lambda n=name: vmix.create_model(n)) for name in args.models]
+    if not args.no_baselines:
+        import timm
+
+        candidates += [("timm", name, lambda n=name: timm.create_model(n, drop_path_rate=0.2)) for name in BASELINES]
+    for source, name, build in candidates:
+        if source == "vmix":
+            model = build().to(device)
+            x = torch.randn(2, 3, args.img_size, args.img_size, device=device)
+            check_gradients(model, x, torch.randint(0, 1000, (2,), device=device))
+        modes = ["compiled"] if source == "timm" else args.modes
+        for mode in modes:
+            row = {"source": source, "model": name, "mode": mode}
+            for train in (True, False):
+                torch.manual_seed(0)
+                result = measure(build(), args, device, train=train, compiled=mode == "compiled")
+                row.update({f"{'train' if train else 'infer'}_{k}": v for k, v in result.items()})
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    convnext = next((r for r in rows if r["model"] == "convnext_tiny"), None)
+    lines = [
+        "| model | mode | train img/s | infer img/s | train peak GiB | first train step s | × convnext_tiny "
+        "train / infer | × official train / infer |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for r in rows:
+        vs_cnx = (
+            f"{r['train_img_per_s'] / convnext['train_img_per_s']:.2f} / "
+            f"{r['infer_img_per_s'] / convnext['infer_img_per_s']:.2f}"
+            if convnext
+            else "—"
+        )
+        official = OFFICIAL.get(r["model"]) if r["source"] == "vmix" else None
+        vs_off = (
+            f"{r['train_img_per_s'] / official[0]:.2f} / {r['infer_img_per_s'] / official[1]:.2f}" if official else "—"
+        )
+        lines.append(
+            f"| {r['source']}:{r['model']} | {r['mode']} | {r['train_img_per_s']:.0f} | {r['infer_img_per_s']:.0f} | "
+            f"{r['train_peak_gib']:.1f} | {r['train_first_s']:.0f} | {vs_cnx} | {vs_off} |"
+        )
+    header = (
+        f"{datetime.date.today()} · {platform.node()} · "
+        f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'} · torch {torch.__version__} · "
+        f"batch {args.batch} · {args.img_size}² · {'bf16 autocast' if device.type == 'cuda' else 'fp32'}"
+    )
+    table = header + "\n\n" + "\n".join(lines)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "models.json").write_text(json.dumps({"header": header, "rows": rows}, indent=1))
+    (args.out / "models.md").write_text(table + "\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
