@@ -50,7 +50,7 @@ def test_chunked_matches_reference_at_edge_shapes(shape):
     vt.assert_forms_agree(_chunked(chunk), selective_scan_reference, inputs, vt.tolerance_for(torch.float64))
 
 
-# float32 inputs: rel-RMS 2e-5 (floor 1e-6); bfloat16 inputs: rel-RMS 2e-2 (floor 1e-3); against the float64 reference
+# float32 inputs: rel-RMS 2e-4 (floor 1e-6); bfloat16 inputs: rel-RMS 2e-2 (floor 1e-3); against the float64 reference
 # on the same (rounded) inputs, output and every input gradient.
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
 @given(data=st.data())

@@ -39,7 +39,7 @@ def test_single_token_is_the_first_step_of_the_recurrence(case):
 
 @given(case=vt.ssd_cases(max_len=48, dtypes=(torch.float32, torch.bfloat16)))
 def test_low_precision_inputs_match_float64_reference(case):
-    # Tolerances of vmix.testing: float32 rel-RMS 2e-5 (floor 1e-6), bfloat16 2e-2 (floor 1e-3), outputs and grads.
+    # Tolerances of vmix.testing: float32 rel-RMS 2e-4 (floor 1e-6), bfloat16 2e-2 (floor 1e-3), outputs and grads.
     vt.assert_forms_agree(partial(ssd, chunk_size=case.chunk_size), ssd_reference, case.inputs, case.tol)
     assert ssd(**case.inputs).dtype == case.inputs["x"].dtype
 

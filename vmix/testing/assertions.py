@@ -27,8 +27,10 @@ class Tolerance:
 
 TOLERANCES: dict[torch.dtype, Tolerance] = {
     torch.float64: Tolerance(rel=1e-9, floor=1e-12),
-    # fp32 accumulation in a different order (chunks, scans) against an fp64 reference.
-    torch.float32: Tolerance(rel=2e-5, floor=1e-6),
+    # fp32 accumulation in a different order (chunks, scans) against an fp64 reference. Gradients of parameters
+    # shared by every token (dA, dD, d delta_bias) are sums with cancellation: their relative error is fp32's 6e-8
+    # times Σ|terms| / |Σ terms|, which reaches 1e-4 on drawn cases; a wrong formula is off by O(1).
+    torch.float32: Tolerance(rel=2e-4, floor=1e-6),
     # bf16 inputs and outputs: 8 mantissa bits, so rounding alone gives ~4e-3; reductions of a few hundred terms add
     # a little on top.
     torch.bfloat16: Tolerance(rel=2e-2, floor=1e-3),
