@@ -26,6 +26,7 @@ _EXPORTS = {
     "create_model": ".models",
     "list_models": ".models",
     "register_model": ".models",
+    "register_mixer": ".models",
     "load_official": ".models",
     # subpackages
     "ops": "",

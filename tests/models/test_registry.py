@@ -55,6 +55,41 @@ def test_register_user_config():
         vmix.register_model("test_bad", {"stem": "conv2"})
 
 
+class _DepthwiseMixer(torch.nn.Module):
+    """A user's mixer living outside vmix.layers: a depthwise convolution on channels-last maps."""
+
+    def __init__(self, dim, kernel_size=3):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+
+    def forward(self, x):
+        return self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+def test_registered_mixer_drops_into_the_macro_architecture():
+    from vmix.models.families.gconvnet import GATED_BLOCK
+    from vmix.models.families.vmamba import vmamba_config
+
+    vmix.register_mixer("test_depthwise", _DepthwiseMixer)
+    vmix.register_mixer("test_depthwise", _DepthwiseMixer)  # the same class again is fine
+    block = dataclasses.replace(GATED_BLOCK, mixer="test_depthwise", mixer_options={"kernel_size": 5})
+    dims, depths = (16, 32, 64, 128), (1, 1, 2, 1)
+    ours = vmix.models.Backbone(vmamba_config(dims, depths, 0.0, block=block))
+    gated = vmix.models.Backbone(vmamba_config(dims, depths, 0.0, block=GATED_BLOCK))
+    assert ours(torch.randn(2, 3, 40, 56)).shape == (2, 1000)
+    assert all(type(b.op) is _DepthwiseMixer for s in ours.layers for b in s.blocks)
+    # Aligned: every parameter outside the mixers has the same name and shape in both models.
+    shapes = [{k: v.shape for k, v in m.state_dict().items() if ".op." not in k} for m in (ours, gated)]
+    assert shapes[0] == shapes[1]
+
+
+def test_register_mixer_errors_name_the_problem():
+    with pytest.raises(ValueError, match="'ss2d' is taken"):
+        vmix.register_mixer("ss2d", _DepthwiseMixer)
+    with pytest.raises(TypeError, match="needs an nn.Module subclass"):
+        vmix.register_mixer("test_not_a_module", lambda dim: None)
+
+
 def test_bad_configs_name_the_key():
     block = BlockConfig("vss", "gated_dwconv")
     stages = (StageConfig(8, (block,)),) * 4

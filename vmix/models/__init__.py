@@ -17,6 +17,7 @@ _EXPORTS = {
     "load_official": ".convert",
     "Backbone": ".backbone",
     "hybridize": ".configs",
+    "register_mixer": ".configs",
     "BlockConfig": ".configs",
     "StageConfig": ".configs",
     "ModelConfig": ".configs",

@@ -26,7 +26,8 @@ def build_mixer(dim: int, config: BlockConfig) -> nn.Module:
         >>> build_mixer(32, BlockConfig("vss", "gated_dwconv")).__class__.__name__
         'GatedDWConv'
     """
-    cls = getattr(L, MIXER_KINDS[config.mixer])
+    target = MIXER_KINDS[config.mixer]
+    cls = getattr(L, target) if isinstance(target, str) else target
     try:
         return cls(dim, **config.mixer_options)
     except TypeError as err:

@@ -45,7 +45,7 @@ BLOCK_KINDS = ("vss", "transformer", "vssd", "gated_cnn")
 of a ``vss`` block (GConvNet Eq. 2); ``vssd``: LPU, norm → mixer, LPU, norm → FFN (VSSD); ``gated_cnn``: MambaOut's
 Gated CNN block (token and channel mixing in one residual branch, no mixer)."""
 
-MIXER_KINDS = {
+MIXER_KINDS: dict[str, str | type] = {
     "ss2d": "SS2D",
     "gated_dwconv": "GatedDWConv",
     "attention": "Attention",
@@ -53,7 +53,47 @@ MIXER_KINDS = {
     "ssd": "SSD",
     "bi_ssd": "BiSSD",
 }
-"""Mixer kind → the :mod:`vmix.layers` class built for it (called as ``cls(dim, **mixer_options)``)."""
+"""Mixer kind → the class built for it (called as ``cls(dim, **mixer_options)``): a :mod:`vmix.layers` class name,
+or a class added by :func:`register_mixer`."""
+
+
+def register_mixer(kind: str, cls: type) -> type:
+    """Let configs name ``cls`` as a token mixer: ``BlockConfig("vss", kind, options)`` builds ``cls(dim, **options)``.
+
+    This is how a mixer of your own joins an aligned comparison: the macro architecture, the FFN, the norms and the
+    recipe stay; only the mixer changes. ``cls`` must map channels-last maps ``(B, H, W, C) -> (B, H, W, C)``.
+
+    Args:
+        kind: the name configs use; must not be taken by another class.
+        cls: an ``nn.Module`` subclass whose constructor takes the width as its first argument.
+
+    Returns:
+        ``cls``, unchanged.
+
+    Raises:
+        ValueError: ``kind`` already names another mixer.
+        TypeError: ``cls`` is not an ``nn.Module`` subclass.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> class Identity(nn.Module):
+        ...     def __init__(self, dim):
+        ...         super().__init__()
+        ...     def forward(self, x):
+        ...         return x
+        >>> _ = register_mixer("identity_example", Identity)
+        >>> BlockConfig("vss", "identity_example").mixer
+        'identity_example'
+    """
+    import torch.nn as nn
+
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TypeError(f"register_mixer({kind!r}, ...) needs an nn.Module subclass; got {cls!r}")
+    if MIXER_KINDS.get(kind, cls) is not cls:
+        raise ValueError(f"mixer kind {kind!r} is taken by {MIXER_KINDS[kind]!r}; choose another name")
+    MIXER_KINDS[kind] = cls
+    return cls
 
 
 def _check_kind(value: str, allowed, what: str) -> None:
