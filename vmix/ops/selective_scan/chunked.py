@@ -37,7 +37,7 @@ def _segsum(x: Float[Tensor, "... c"]) -> Float[Tensor, "... c c"]:
     return sums.masked_fill(~below.logical_or(torch.eye(c, dtype=torch.bool, device=x.device)), float("-inf"))
 
 
-def _eager_chunk_size(length: int) -> int:
+def _default_chunk_size(length: int) -> int:
     return min(64, max(4, 1 << max(0, math.isqrt(length).bit_length() - 1)))
 
 
@@ -69,11 +69,10 @@ def selective_scan_chunked(
         D: skip connection per channel, ``(dim,)``, or ``None``.
         delta_bias: added to ``delta`` per channel before the softplus, ``(dim,)``, or ``None``.
         delta_softplus: apply ``softplus`` (threshold 20) to ``delta + delta_bias``.
-        chunk_size: tokens per chunk (any positive value; the length need not be a multiple). ``None`` chooses:
-            64 under ``torch.compile``, where Inductor fuses the in-chunk decay into its reduction; in eager mode,
-            where that ``chunk_size``-times larger tensor is materialised, the power of two nearest below
-            ``√length`` (4 to 64), which balances the in-chunk work (``∝ length·chunk``) against the between-chunk
-            work (``∝ (length/chunk)²``): 3-10x faster than 64 on CPU at VMamba's map sizes.
+        chunk_size: tokens per chunk (any positive value; the length need not be a multiple). ``None`` chooses
+            the power of two nearest below ``√length`` (4 to 64), which balances the in-chunk work
+            (``∝ length·chunk``) against the between-chunk work (``∝ (length/chunk)²``): on CPU 2-10x faster than
+            64 at VMamba's map sizes, eager and compiled (``bench/RESULTS.md``).
         out_dtype: dtype of the result; ``None`` gives ``u.dtype``.
 
     Returns:
@@ -89,7 +88,7 @@ def selective_scan_chunked(
     """
     check_inputs(u, delta, A, B, C, D, delta_bias)
     if chunk_size is None:
-        chunk_size = 64 if torch.compiler.is_compiling() else _eager_chunk_size(u.shape[2])
+        chunk_size = _default_chunk_size(u.shape[2])
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size}")
     acc = accumulation_dtype(u, delta, A, B, C, D, delta_bias)
