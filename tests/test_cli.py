@@ -122,6 +122,21 @@ def test_compare(tmp_path, capsys):
         main(["compare", str(a)])
 
 
+def test_compare_takes_a_folder_of_runs_or_a_glob_with_files_in_it(tmp_path):
+    runs = tmp_path / "compare"
+    runs.mkdir()
+    _run(runs / "a", "gconvnet_pico", [10.0])
+    _run(runs / "b", "vmamba_pico", [12.0])
+    (runs / "curves.png").write_bytes(b"not a run")  # what examples/compare.py leaves beside its runs
+    for argv in ([str(runs)], [str(p) for p in sorted(runs.iterdir())]):
+        assert main(["compare", *argv, "--json", str(tmp_path / "c.json")]) == 0
+        assert [r["model"] for r in json.loads((tmp_path / "c.json").read_text())] == ["gconvnet_pico", "vmamba_pico"]
+    with pytest.raises(SystemExit, match="no metrics.jsonl in it or below it"):
+        main(["compare", str(tmp_path / "missing")])
+    with pytest.raises(SystemExit, match="no training run folder"):
+        main(["compare", str(runs / "curves.png")])
+
+
 def test_compare_curves(tmp_path):
     pytest.importorskip("matplotlib")
     pytest.importorskip("vmix.train.plots")

@@ -337,18 +337,35 @@ def cmd_robustness(args: argparse.Namespace) -> int:
 # vmix compare
 
 
+def _run_folders(paths: list[str]) -> list[Path]:
+    """Run folders named by ``paths``: a run folder itself, or a folder of runs (``runs/compare``); files that a
+    shell glob such as ``runs/compare/*`` adds (a plot beside the runs) are left out."""
+    runs: list[Path] = []
+    for path in map(Path, paths):
+        if (path / "metrics.jsonl").is_file():
+            runs.append(path)
+        elif path.is_dir() and (inner := sorted(p.parent for p in path.glob("*/metrics.jsonl"))):
+            runs.extend(inner)
+        elif path.is_dir() or not path.exists():
+            raise SystemExit(f"vmix compare: {path}: not a training run folder (no metrics.jsonl in it or below it)")
+    if not runs:
+        raise SystemExit(f"vmix compare: no training run folder among {paths}")
+    return runs
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from vmix.analysis.runs import summarize_run
 
+    runs = _run_folders(args.runs)
     try:
-        rows = [summarize_run(run) for run in args.runs]
+        rows = [summarize_run(run) for run in runs]
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"vmix compare: {err}") from err
     print(format_table(rows))
     if args.plot:
         from vmix.train.plots import plot_runs
 
-        print(f"wrote {plot_runs(list(args.runs), args.plot)}")
+        print(f"wrote {plot_runs(runs, args.plot)}")
     _write_json(args.json, rows)
     return 0
 
