@@ -460,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["compare", "/nonexistent"])
         Traceback (most recent call last):
         ...
-        SystemExit: vmix compare: /nonexistent: not a training run folder (expected /nonexistent/metrics.jsonl)
+        SystemExit: vmix compare: /nonexistent: not a training run folder (no metrics.jsonl in it or below it)
     """
     args = build_parser().parse_args(argv)
     return args.fn(args)
