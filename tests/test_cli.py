@@ -136,7 +136,6 @@ def test_compare_takes_a_folder_of_runs_or_a_glob_with_files_in_it(tmp_path):
 
 def test_compare_curves(tmp_path):
     pytest.importorskip("matplotlib")
-    pytest.importorskip("vmix.train.plots")
     run = _run(tmp_path / "a", "gconvnet_pico", [10.0, 30.0])
     assert main(["compare", str(run), "--plot", str(tmp_path / "curves.png")]) == 0
     assert (tmp_path / "curves.png").is_file()
