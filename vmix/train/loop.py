@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from vmix.analysis.flops import count_params
 from vmix.data.loader import ClassificationDataset, ResumableSampler, build_loader
 from vmix.data.sources import ImageSplits, load_image_dataset
 from vmix.data.transforms import build_transforms, resolve_backend, soft_cross_entropy
@@ -143,16 +144,6 @@ def evaluate(
     model.train(was_training)
     n = max(sums[3].item(), 1.0)
     return {"top1": 100 * sums[0].item() / n, "top5": 100 * sums[1].item() / n, "loss": sums[2].item() / n}
-
-
-def count_params(model: nn.Module) -> int:
-    """Number of trainable parameters.
-
-    Example:
-        >>> count_params(nn.Linear(3, 2))
-        8
-    """
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 class MetricsLog:
