@@ -15,6 +15,7 @@ Example:
 from vmix._lazy import lazy_exports
 
 _EXPORTS = {
+    "ImageFiles": ".sources",
     "ImageSplits": ".sources",
     "load_image_dataset": ".sources",
     "AugmentConfig": ".transforms",

@@ -1,8 +1,9 @@
 """Where images come from: a Hugging Face hub id, a local folder (parquet shards or ImageFolder), or an embedded set.
 
-Everything goes through Hugging Face ``datasets`` so one code path serves ImageNet on the hub, a local copy of it and
-the small sets used for tests and the README's comparison. Local data never touches the network: local folders are
-read with the packaged ``parquet`` / ``imagefolder`` builders and explicit file lists.
+Hub ids, parquet shards and the embedded sets go through Hugging Face ``datasets``, so one code path serves ImageNet
+on the hub, a local copy of it and the small sets of the README's comparison. An ImageFolder needs nothing beyond
+Pillow: it is a list of files (:class:`ImageFiles`), so it also works where ``datasets`` is not installed. Local data
+never touches the network.
 """
 
 from __future__ import annotations
@@ -31,12 +32,43 @@ _VAL_SPLITS = ("validation", "val", "test")
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
+class ImageFiles:
+    """Image files and their labels as a sequence of ``{"image": PIL image, "label": int}`` rows, read on access.
+
+    The rows a ``datasets.Dataset`` gives, for an ImageFolder, without ``datasets``; images are converted to RGB.
+
+    Args:
+        files: image paths.
+        labels: the integer label of each file.
+
+    Example:
+        >>> rows = ImageFiles([], [])
+        >>> len(rows)
+        0
+    """
+
+    def __init__(self, files: list[str], labels: list[int]):
+        if len(files) != len(labels):
+            raise ValueError(f"got {len(files)} files but {len(labels)} labels")
+        self.files, self.labels = list(files), list(labels)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict:
+        from PIL import Image
+
+        with Image.open(self.files[index]) as image:
+            return {"image": image.convert("RGB"), "label": self.labels[index]}
+
+
 @dataclass
 class ImageSplits:
     """A train and a validation split of an image-classification set, with the column names and class names.
 
     Attributes:
-        train: the training split (a ``datasets.Dataset``; rows hold a PIL image and an integer label).
+        train: the training split, a sequence of rows that hold a PIL image and an integer label (a
+            ``datasets.Dataset``, or :class:`ImageFiles` for an ImageFolder).
         val: the validation split.
         classes: class names in label order (wnids for ImageNet-style sets).
         image_key: name of the image column.
@@ -130,8 +162,6 @@ def _raise_class_mismatch(source: str, train_classes: list[str], val_classes: li
 
 
 def _local_folder(path: Path) -> ImageSplits:
-    import datasets
-
     subdirs = {p.name: p for p in path.iterdir() if p.is_dir()}
     if "train" in subdirs:
         val_dir = subdirs.get("val") or subdirs.get("validation")
@@ -143,17 +173,18 @@ def _local_folder(path: Path) -> ImageSplits:
             raise FileNotFoundError(f"ImageFolder {path}/train has no class folders (expected train/<class>/<image>)")
         if train_classes != val_classes:
             _raise_class_mismatch(str(path), train_classes, val_classes)
-        features = datasets.Features(image=datasets.Image(), label=datasets.ClassLabel(names=train_classes))
-        split_dicts = {}
-        for split, root in (("train", subdirs["train"]), ("validation", val_dir)):
+        splits = []
+        for root in (subdirs["train"], val_dir):
             files, labels = [], []
             for label, name in enumerate(train_classes):
                 for f in sorted((root / name).iterdir()):
                     if f.suffix.lower() in _IMAGE_SUFFIXES:
                         files.append(str(f))
                         labels.append(label)
-            split_dicts[split] = datasets.Dataset.from_dict({"image": files, "label": labels}, features=features)
-        return _splits_from_dict(datasets.DatasetDict(split_dicts), "validation", f"imagefolder:{path}")
+            splits.append(ImageFiles(files, labels))
+        return ImageSplits(*splits, train_classes, source=f"imagefolder:{path}")
+
+    import datasets
 
     roots = [path, path / "data"]
     shards = {split: sorted(str(f) for r in roots for f in r.glob(f"{split}[-_.]*parquet")) for split in ("train",)}

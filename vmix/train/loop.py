@@ -191,9 +191,11 @@ def _sigterm_flag():
 
 
 def _subset(split, n: int | None, seed: int):
+    """``n`` rows of ``split`` drawn without replacement by ``seed`` (any sequence of rows, not only ``datasets``)."""
     if n is None or n >= len(split):
         return split
-    return split.shuffle(seed=seed).select(range(n))
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n]
+    return torch.utils.data.Subset(split, order.tolist())
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
