@@ -90,14 +90,20 @@ def test_non_finite_loss_stops_naming_the_step(fast_config):
     assert state["step"] == 2 and all(torch.isfinite(v).all() for v in state["model"].values())
 
 
-def test_sigterm_to_the_process_writes_a_checkpoint(fast_config, tmp_path):
-    cfg = fast_config(epochs=50, output=str(tmp_path / "run"))
-    proc = subprocess.Popen([sys.executable, str(_script(tmp_path, cfg))])
+@pytest.mark.parametrize("group", [False, True], ids=["process", "process-group-with-workers"])
+def test_sigterm_to_the_process_writes_a_checkpoint(fast_config, tmp_path, group):
+    # A scheduler (SLURM, `timeout`) signals the whole process group: the loader's workers get SIGTERM too, and
+    # their death must not turn the orderly stop into a crash.
+    cfg = fast_config(epochs=50, output=str(tmp_path / "run"), workers=2 if group else 0)
+    proc = subprocess.Popen([sys.executable, str(_script(tmp_path, cfg))], start_new_session=group)
     metrics = tmp_path / "run" / "metrics.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 2):
         time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
+    if group:
+        os.killpg(proc.pid, signal.SIGTERM)
+    else:
+        proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 143
     state = load_checkpoint(tmp_path / "run", model_name="toy")
     assert state["step"] >= 2 and state["step"] == max(_losses(tmp_path / "run"))

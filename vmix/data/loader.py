@@ -9,6 +9,7 @@ where a run was interrupted.
 from __future__ import annotations
 
 import random
+import signal
 from collections.abc import Iterator
 
 import numpy as np
@@ -144,6 +145,12 @@ class ResumableSampler(Sampler):
         return len(self._positions())
 
 
+def _ignore_sigterm(worker_id: int) -> None:
+    # A scheduler's SIGTERM reaches the whole process group. The training process answers it by finishing the step
+    # and writing a checkpoint, which needs its workers alive until then; they exit when it shuts the loader down.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def build_loader(
     dataset: Dataset,
     sampler: ResumableSampler,
@@ -154,7 +161,8 @@ def build_loader(
     """A ``DataLoader`` over ``sampler`` that draws nothing from the global torch generator.
 
     The loader gets a generator of its own: otherwise each new epoch iterator would draw its worker base seed from
-    the global generator and shift every later random number, which breaks exact resume.
+    the global generator and shift every later random number, which breaks exact resume. Workers ignore SIGTERM, so
+    a preemption signal sent to the whole process group is handled by the training process alone.
 
     Example:
         >>> rows = [{"image": np.zeros((4, 4), np.uint8), "label": i % 2} for i in range(6)]
@@ -172,4 +180,5 @@ def build_loader(
         drop_last=sampler.drop_last,
         persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(sampler.seed),
+        worker_init_fn=_ignore_sigterm if workers > 0 else None,
     )
