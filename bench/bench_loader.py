@@ -34,6 +34,15 @@ from vmix.data import (  # noqa: E402
 )
 
 
+def kornia_available() -> bool:
+    """Whether kornia imports here."""
+    try:
+        import kornia  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def measure(splits, backend: str, args) -> dict:
     """img/s of the loader alone and of loader + per-batch transform for one augmentation backend."""
     cfg = AugmentConfig(img_size=args.img_size, backend=backend)
@@ -71,7 +80,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     splits = load_image_dataset(args.data)
-    backends = ["kornia"] + (["timm"] if timm_available() else [])
+    backends = [b for b, ok in (("kornia", kornia_available()), ("timm", timm_available())) if ok]
+    if not backends:
+        raise SystemExit("neither kornia nor timm (with a torchvision that imports) is installed")
     print(f"{args.data}: {len(splits.train)} training images, {args.img_size}², batch {args.batch_size}, "
           f"{args.workers} workers, per-batch part on {args.device}")  # fmt: skip
     print("| backend | loader img/s |\n| --- | ---: |")

@@ -16,7 +16,7 @@ Run on a CUDA machine from the repository root::
 
 A CPU smoke run of the script itself (no timing meaning)::
 
-    python bench/bench_models.py --device cpu --batch 2 --img-size 64 --steps 2 --models gconvnet_pico --no-baselines
+    python bench/bench_models.py --device cpu --batch 2 --img-size 64 --steps 2 --models gconvnet_pico --baselines
 """
 
 from __future__ import annotations
@@ -120,18 +120,21 @@ def main(argv=None) -> int:
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=15, help="timed steps per measurement")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--no-baselines", action="store_true", help="skip timm's convnext_tiny / mambaout_tiny")
+    parser.add_argument(
+        "--baselines", nargs="*", default=list(BASELINES), help="timm models timed compiled first (none: skip)"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/bench_models"))
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
     rows: list[dict] = []
-    candidates = [("vmix", name, lambda n=name: vmix.create_model(n)) for name in args.models]
-    if not args.no_baselines:
+    candidates = []
+    if args.baselines:  # first, so a run cut short still has the yardstick its ratios need
         import timm
 
-        candidates += [("timm", name, lambda n=name: timm.create_model(n, drop_path_rate=0.2)) for name in BASELINES]
+        candidates += [("timm", n, lambda n=n: timm.create_model(n, drop_path_rate=0.2)) for n in args.baselines]
+    candidates += [("vmix", name, lambda n=name: vmix.create_model(n)) for name in args.models]
     for source, name, build in candidates:
         if source == "vmix":
             model = build().to(device)
@@ -146,6 +149,8 @@ def main(argv=None) -> int:
                 row.update({f"{'train' if train else 'infer'}_{k}": v for k, v in result.items()})
             rows.append(row)
             print(json.dumps(row), flush=True)
+            args.out.mkdir(parents=True, exist_ok=True)  # after every row, so a run cut short keeps what it measured
+            (args.out / "models.json").write_text(json.dumps({"rows": rows}, indent=1))
             if device.type == "cuda":
                 torch.cuda.empty_cache()
 

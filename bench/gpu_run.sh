@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The GPU checks and benchmarks, in one call on a CUDA machine, each part under its own time limit so that a slow
+# part cannot starve the rest; every part writes its log and figures under OUT_DIR.
+#
+#   bash bench/gpu_run.sh OUT_DIR [env] [check] [scan] [loader] [models] [imagenette EPOCHS]
+#
+#   env         GPU, torch / triton / timm versions, and which optional packages import
+#   check       pytest -m gpu: the Triton scan, attention and every *_tiny model under bf16 on the GPU
+#   scan        bench/bench_selective_scan.py: correctness against float64, then timing at VMamba-Tiny's stages
+#   loader      bench/bench_loader.py: the training recipe's loader img/s with 16 workers (Imagenette at 112² and 224²)
+#   models      bench/bench_models.py: the *_tiny models' training / inference img/s against timm's convnext_tiny
+#   imagenette  vmamba_pico, gconvnet_pico, vssd_micro and vmamba_hybrid1_pico trained on Imagenette side by side
+#
+# DEADLINE_S (seconds from the start) bounds the models and imagenette parts, which take what time is left.
+# Imagenette is read from .data/imagenette2 (an ImageFolder, or .data/imagenette2.tar.gz holding one).
+set -u
+out=${1:?usage: bench/gpu_run.sh OUT_DIR PART...}
+shift
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-/tmp/inductor-cache}
+data=.data/imagenette2
+if [ ! -d $data ] && [ -f $data.tar.gz ]; then tar -xzf $data.tar.gz -C .data; fi
+
+while [ $# -gt 0 ]; do
+  part=$1
+  shift
+  start=$SECONDS
+  echo "=== $part ($(date -u +%H:%M:%S))"
+  case $part in
+    env)
+      nvidia-smi -L
+      python3 - <<'PY'
+import importlib, torch, triton
+print("torch", torch.__version__, "triton", triton.__version__, torch.cuda.get_device_name(0))
+for name in ("timm", "torchvision", "PIL", "matplotlib", "tqdm", "datasets", "kornia", "sklearn", "beartype"):
+    try:
+        print(name, getattr(importlib.import_module(name), "__version__", "?"))
+    except Exception as err:
+        print(name, "missing:", type(err).__name__, err)
+PY
+      ;;
+    check)
+      timeout 240 python3 -m pytest -q -m gpu -p no:cacheprovider tests/ops/test_selective_scan_gpu.py \
+        tests/ops/test_attention.py tests/models/test_gpu.py 2>&1 | tee "$out/check.log" | tail -40
+      ;;
+    scan)
+      timeout 200 python3 bench/bench_selective_scan.py --out "$out/scan" --budget-s 120 | tail -30
+      ;;
+    loader)
+      for size in 112 224; do
+        timeout 60 python3 bench/bench_loader.py --data $data --img-size $size --workers 16 --batch-size 128 \
+          --batches 30 --warmup 5 --device cuda
+      done
+      ;;
+    models)
+      timeout "${MODELS_TIMEOUT:-$((${DEADLINE_S:-900} - SECONDS))}" python3 bench/bench_models.py --out "$out/models" --steps 15 \
+        --models ${MODELS:-vmamba_tiny gconvnet_tiny vssd_tiny mambaout_tiny} --modes ${MODES:-eager compiled} \
+        --baselines ${BASELINES:-convnext_tiny mambaout_tiny}
+      ;;
+    imagenette)
+      epochs=${1:?imagenette needs EPOCHS}
+      shift
+      runs=/tmp/imagenette  # checkpoints stay on the machine; metrics, table and curves come back
+      models="vmamba_pico gconvnet_pico vssd_micro vmamba_hybrid1_pico"
+      # Past the deadline each run gets SIGTERM: it saves a checkpoint and stops, and its curves still come back.
+      limit=$((${DEADLINE_S:-900} - SECONDS - 40))
+      for model in $models; do
+        timeout -s TERM -k 30 $limit python3 examples/train_imagenet.py --model $model --data $data --img-size 112 --batch-size 128 \
+          --epochs "$epochs" --warmup-epochs 3 --lr 1e-3 --clip-grad 5 --mixup 0 --cutmix 0 --no-ema \
+          --workers 4 --compile --no-progress --save-every 100000 --output $runs/$model \
+          > $runs-$model.log 2>&1 &
+      done
+      wait
+      mkdir -p "$out/imagenette"
+      for model in $models; do
+        tail -n 3 $runs-$model.log
+        cp $runs/$model/metrics.jsonl "$out/imagenette/$model.metrics.jsonl"
+      done
+      python3 -m vmix.cli compare $runs/* --plot "$out/imagenette/curves.png" --json "$out/imagenette/table.json"
+      ;;
+    *)
+      echo "unknown part $part" >&2
+      exit 2
+      ;;
+  esac
+  echo "=== $part done in $((SECONDS - start)) s"
+done
