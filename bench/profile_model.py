@@ -1,0 +1,168 @@
+"""Where a model's step time goes: torch.profiler kernel time per step, by kernel and by kind of work.
+
+The whole-model figures of ``bench/bench_models.py`` say how fast; this says what to fix. It runs the same step
+(batch 128 at 224², bf16 autocast, forward + cross-entropy + backward + AdamW, or the forward alone), warms up
+(compilation included), then profiles ``--steps`` steps and prints, per step:
+
+- the kernel time of each kind of work (the selective scan, matrix products, convolutions, norms, Inductor's fused
+  kernels, copies and layout changes, the optimizer, ...), with its share of the total;
+- the ``--top`` kernels by time, with their calls per step.
+
+Run on a CUDA machine from the repository root::
+
+    python bench/profile_model.py --model vmamba_tiny --compile --out runs/profile
+    python bench/profile_model.py --model vmamba_tiny --mode infer --compile
+
+A CPU smoke run of the script itself (operator times, no GPU meaning)::
+
+    python bench/profile_model.py --model vmamba_pico --device cpu --batch 2 --img-size 64 --steps 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import vmix  # noqa: E402
+
+# First match wins: a kernel's kind from its name (CUDA kernels) or its operator name (CPU).
+KINDS = (
+    ("selective scan", r"selective_scan|_scan_fwd|_scan_bwd"),
+    ("attention", r"flash|fmha|attention|flex"),
+    ("optimizer", r"adam|foreach|multi_tensor"),
+    ("matrix product", r"gemm|xmma|cutlass|cublas|\bmm\b|addmm|bmm|matmul|linear|sm90_"),
+    ("convolution", r"conv|cudnn|implicit_convolve|depthwise"),
+    ("norm", r"layer_norm|layernorm|rms_norm|group_norm|batch_norm|welford|native_layer_norm"),
+    ("layout / copy", r"copy|transpose|permute|contiguous|nchw|nhwc|cat|clone|index"),
+    ("inductor fused", r"^triton_"),
+    ("elementwise / reduction", r"elementwise|vectorized|reduce|softmax|gelu|silu|exp|mul|add|sum|mean"),
+)
+
+
+def kind_of(name: str) -> str:
+    """The kind of work a kernel or operator does, from its name (``"other"`` when none matches).
+
+    Example:
+        >>> kind_of("triton_poi_fused_add_mul_0"), kind_of("sm90_xmma_gemm_bf16bf16_bf16f32")
+        ('inductor fused', 'matrix product')
+    """
+    lowered = name.lower()
+    for kind, pattern in KINDS:
+        if re.search(pattern, lowered):
+            return kind
+    return "other"
+
+
+def make_step(model, args, device: torch.device):
+    x = torch.randn(args.batch, 3, args.img_size, args.img_size, device=device)
+    labels = torch.randint(0, 1000, (args.batch,), device=device)
+    run = torch.compile(model) if args.compile else model
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    if args.mode == "infer":
+        model.eval()
+
+        @torch.no_grad()
+        def step():
+            with autocast:
+                run(x)
+
+        return step
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05, foreach=True)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with autocast:
+            loss = torch.nn.functional.cross_entropy(run(x), labels)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def kernel_times(prof, device: torch.device) -> dict[str, tuple[float, int]]:
+    """name → (total µs, calls) of device kernels (CUDA) or of leaf operators' self time (CPU)."""
+    times: dict[str, list] = defaultdict(lambda: [0.0, 0])
+    for event in prof.key_averages():
+        if device.type == "cuda":
+            us = event.self_device_time_total if event.device_type == torch.autograd.DeviceType.CUDA else 0.0
+        else:
+            us = event.self_cpu_time_total
+        if us > 0:
+            times[event.key][0] += us
+            times[event.key][1] += event.count
+    return {k: (v[0], v[1]) for k, v in times.items()}
+
+
+def report(times: dict[str, tuple[float, int]], steps: int, top: int) -> tuple[str, dict]:
+    total = sum(us for us, _ in times.values()) or 1.0
+    by_kind: dict[str, float] = defaultdict(float)
+    for name, (us, _) in times.items():
+        by_kind[kind_of(name)] += us
+    lines = [f"kernel time per step: {total / steps / 1e3:.2f} ms", "", "| kind | ms / step | share |"]
+    lines.append("| --- | ---: | ---: |")
+    for kind, us in sorted(by_kind.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {kind} | {us / steps / 1e3:.2f} | {100 * us / total:.1f} % |")
+    lines += ["", "| kernel | kind | ms / step | calls / step |", "| --- | --- | ---: | ---: |"]
+    for name, (us, calls) in sorted(times.items(), key=lambda kv: -kv[1][0])[:top]:
+        short = name if len(name) <= 90 else name[:87] + "..."
+        lines.append(f"| `{short}` | {kind_of(name)} | {us / steps / 1e3:.3f} | {calls / steps:g} |")
+    summary = {
+        "ms_per_step": total / steps / 1e3,
+        "by_kind_ms": {k: v / steps / 1e3 for k, v in by_kind.items()},
+        "kernels": {k: {"ms": us / steps / 1e3, "calls": c / steps} for k, (us, c) in times.items()},
+    }
+    return "\n".join(lines), summary
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="vmamba_tiny", help="registered vmix model")
+    parser.add_argument("--mode", choices=["train", "infer"], default="train")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--warmup", type=int, default=3, help="steps before profiling (compilation included)")
+    parser.add_argument("--steps", type=int, default=5, help="profiled steps")
+    parser.add_argument("--top", type=int, default=30, help="kernels listed")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--out", type=Path, default=None, help="also write the tables (.md) and numbers (.json)")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+
+    torch.manual_seed(0)
+    model = vmix.create_model(args.model).to(device)
+    step = make_step(model, args, device)
+    for _ in range(args.warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(args.steps):
+            step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    table, summary = report(kernel_times(prof, device), args.steps, args.top)
+    mode = f"{args.mode}, {'compiled' if args.compile else 'eager'}"
+    header = f"{args.model} · {mode} · batch {args.batch} · {args.img_size}² · {device} · torch {torch.__version__}"
+    print(header + "\n\n" + table)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        stem = f"profile_{args.model}_{args.mode}{'_compiled' if args.compile else ''}"
+        (args.out / f"{stem}.md").write_text(header + "\n\n" + table + "\n")
+        (args.out / f"{stem}.json").write_text(json.dumps({"header": header, **summary}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
