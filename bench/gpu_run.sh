@@ -5,7 +5,7 @@
 #   bash bench/gpu_run.sh OUT_DIR [env] [check] [scan] [loader] [models] [profile] [imagenette EPOCHS]
 #
 #   env         GPU, torch / triton / timm versions, and which optional packages import
-#   check       pytest -m gpu: the Triton scan, attention and every *_tiny model under bf16 on the GPU
+#   check       pytest -m gpu: the Triton scan, every fast form eager and compiled, attention, every *_tiny model
 #   scan        bench/bench_selective_scan.py: correctness against float64, then timing at VMamba-Tiny's stages
 #   loader      bench/bench_loader.py: the training recipe's loader img/s with 16 workers (Imagenette at 112² and 224²)
 #   models      bench/bench_models.py: the *_tiny models' training / inference img/s against timm's convnext_tiny
@@ -41,8 +41,8 @@ for name in ("timm", "torchvision", "PIL", "matplotlib", "tqdm", "datasets", "ko
 PY
       ;;
     check)
-      timeout 240 python3 -m pytest -q -m gpu -p no:cacheprovider tests/ops/test_selective_scan_gpu.py \
-        tests/ops/test_attention.py tests/models/test_gpu.py 2>&1 | tee "$out/check.log" | tail -40
+      timeout 400 python3 -m pytest -q -m gpu -p no:cacheprovider tests/ops/test_selective_scan_gpu.py \
+        tests/ops/test_attention.py tests/ops/test_forms_gpu.py tests/models/test_gpu.py 2>&1 | tee "$out/check.log" | tail -40
       ;;
     scan)
       timeout 200 python3 bench/bench_selective_scan.py --out "$out/scan" --budget-s 120 | tail -30
