@@ -199,6 +199,16 @@ def test_chunked_compiles_fullgraph_forward_and_backward():
 
 
 @pytest.mark.compile
+def test_default_chunk_size_traces_with_symbolic_lengths():
+    # A model compiled once and fed another resolution is recompiled with dynamic shapes: choosing the chunk size
+    # from a symbolic length must not break the graph. backend="eager" checks the trace alone.
+    compiled = torch.compile(selective_scan_chunked, fullgraph=True, dynamic=True, backend="eager")
+    for length in (20, 37, 300):
+        inputs = _inputs(length=length)
+        torch.testing.assert_close(compiled(**inputs), selective_scan_chunked(**inputs), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.compile
 def test_auto_dispatch_traces_as_one_graph():
     # impl="auto" runs inside compiled models: choosing the form (Triton availability included) must not break the
     # graph. backend="eager" checks the trace alone, without generating code.

@@ -10,8 +10,6 @@ All of it is differentiable by plain autograd and traces with ``fullgraph=True``
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
@@ -38,7 +36,15 @@ def _segsum(x: Float[Tensor, "... c"]) -> Float[Tensor, "... c c"]:
 
 
 def _default_chunk_size(length: int) -> int:
-    return min(64, max(4, 1 << max(0, math.isqrt(length).bit_length() - 1)))
+    """The power of two at or below √length, within [4, 64].
+
+    Comparisons only: under torch.compile with dynamic shapes the length is a symbol, on which ``math.isqrt`` is a
+    graph break while a comparison becomes a guard.
+    """
+    size = 4
+    while size < 64 and (2 * size) ** 2 <= length:
+        size *= 2
+    return size
 
 
 @shapecheck
