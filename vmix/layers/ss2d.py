@@ -138,7 +138,12 @@ class SS2D(nn.Module):
         z = rearrange(self.in_proj(x), "b h w e -> b e h w")
         z = rearrange(F.silu(self.conv2d(z)), "b e h w -> b h w e")
         xs = cross_scan(z, impl=cross_impl)  # [B, K, E, L]
-        dt_low, B, C = torch.einsum("bkel,kje->bkjl", xs, self.x_proj_weight).split([r, n, n], dim=2)
+        # x_proj is pointwise per token, so it commutes with the traversals: one product on the map (reading it
+        # once, not its four copies in xs), then each direction takes its own projection in its own order.
+        j = r + 2 * n
+        proj = cross_scan(torch.einsum("bhwe,kje->bhwkj", z, self.x_proj_weight).flatten(3), impl=cross_impl)
+        x_dbl = torch.stack([proj[:, k, k * j : (k + 1) * j] for k in range(_DIRECTIONS)], dim=1)  # [B, K, J, L]
+        dt_low, B, C = x_dbl.split([r, n, n], dim=2)
         dt = torch.einsum("bkrl,ker->bkel", dt_low, self.dt_projs_weight)
 
         y = selective_scan(
