@@ -1,5 +1,7 @@
 """The augmentation recipe (kornia on CPU; timm where it imports), Mixup/CutMix and the resumable loader."""
 
+import multiprocessing
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from vmix.data import (
     ResumableSampler,
     build_loader,
     build_transforms,
+    close_loader,
     load_image_dataset,
     timm_available,
 )
@@ -88,3 +91,15 @@ def test_augmentation_depends_on_the_sample_not_on_the_worker():
     state = torch.get_rng_state()
     ds[(0, 123)]
     assert torch.equal(state, torch.get_rng_state())  # the caller's generator is untouched
+
+
+def test_close_loader_stops_persistent_workers_left_by_a_break():
+    ds = ClassificationDataset(_toy_rows(12), lambda im: torch.as_tensor(im).float())
+    before = set(multiprocessing.active_children())
+    loader = build_loader(ds, ResumableSampler(12, batch_size=2, seed=0), workers=2)
+    for _ in loader:
+        break  # a preempted epoch: the persistent workers stay alive
+    assert len(set(multiprocessing.active_children()) - before) == 2
+    close_loader(loader)
+    close_loader(loader)  # idempotent
+    assert set(multiprocessing.active_children()) - before == set()

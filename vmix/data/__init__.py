@@ -30,6 +30,7 @@ _EXPORTS = {
     "ClassificationDataset": ".loader",
     "ResumableSampler": ".loader",
     "build_loader": ".loader",
+    "close_loader": ".loader",
     "sample_seed": ".loader",
 }
 

@@ -145,10 +145,33 @@ class ResumableSampler(Sampler):
         return len(self._positions())
 
 
-def _ignore_sigterm(worker_id: int) -> None:
+def _defer_sigterm(worker_id: int) -> None:
     # A scheduler's SIGTERM reaches the whole process group. The training process answers it by finishing the step
-    # and writing a checkpoint, which needs its workers alive until then; they exit when it shuts the loader down.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # and writing a checkpoint, which needs its workers alive until then, so a worker lets the first SIGTERM pass;
+    # a second one (the parent's terminate() of a worker that did not stop when asked) ends it.
+    def first(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    signal.signal(signal.SIGTERM, first)
+
+
+def close_loader(loader: DataLoader) -> None:
+    """Stop a loader's worker processes now.
+
+    Persistent workers otherwise live until the loader's iterator is garbage-collected, which after an exception or
+    a ``break`` can be as late as interpreter exit. Safe to call on a loader without workers, or twice.
+
+    Example:
+        >>> rows = [{"image": np.zeros((4, 4), np.uint8), "label": 0}] * 4
+        >>> ds = ClassificationDataset(rows, lambda im: torch.as_tensor(im).float())
+        >>> loader = build_loader(ds, ResumableSampler(4, batch_size=2))
+        >>> _ = next(iter(loader))
+        >>> close_loader(loader)
+    """
+    iterator = getattr(loader, "_iterator", None)  # where DataLoader keeps a persistent workers' iterator
+    if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+        iterator._shutdown_workers()
+    loader._iterator = None
 
 
 def build_loader(
@@ -161,8 +184,9 @@ def build_loader(
     """A ``DataLoader`` over ``sampler`` that draws nothing from the global torch generator.
 
     The loader gets a generator of its own: otherwise each new epoch iterator would draw its worker base seed from
-    the global generator and shift every later random number, which breaks exact resume. Workers ignore SIGTERM, so
-    a preemption signal sent to the whole process group is handled by the training process alone.
+    the global generator and shift every later random number, which breaks exact resume. Workers let a first SIGTERM
+    pass, so a preemption signal sent to the whole process group is handled by the training process alone; stop
+    them with :func:`close_loader`.
 
     Example:
         >>> rows = [{"image": np.zeros((4, 4), np.uint8), "label": i % 2} for i in range(6)]
@@ -180,5 +204,5 @@ def build_loader(
         drop_last=sampler.drop_last,
         persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(sampler.seed),
-        worker_init_fn=_ignore_sigterm if workers > 0 else None,
+        worker_init_fn=_defer_sigterm if workers > 0 else None,
     )

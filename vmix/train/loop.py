@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from vmix.analysis.flops import count_params
-from vmix.data.loader import ClassificationDataset, ResumableSampler, build_loader
+from vmix.data.loader import ClassificationDataset, ResumableSampler, build_loader, close_loader
 from vmix.data.sources import ImageSplits, load_image_dataset
 from vmix.data.transforms import build_transforms, resolve_backend, soft_cross_entropy
 from vmix.train import distributed as D
@@ -188,6 +188,17 @@ def _sigterm_flag():
         yield flag
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _workers_stopped(*loaders):
+    """Stop the loaders' workers on the way out: after a ``break`` or an exception they would wait for garbage
+    collection, at worst for interpreter exit, where a worker that let the scheduler's SIGTERM pass is joined."""
+    try:
+        yield
+    finally:
+        for loader in loaders:
+            close_loader(loader)
 
 
 def _subset(split, n: int | None, seed: int):
@@ -422,7 +433,7 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None, data: ImageSplits
     status, window, t_last = "done", [0.0, 0, train_time], time.perf_counter()  # window: loss sum, steps, start
     last_saved = step
     net.train()
-    with _sigterm_flag() as sigterm:
+    with _workers_stopped(train_loader, val_loader), _sigterm_flag() as sigterm:
         while step < total_steps:
             epoch, start_batch = divmod(step, steps_per_epoch)
             train_sampler.set_epoch(epoch, start_batch)
