@@ -2,13 +2,14 @@
 # The GPU checks and benchmarks, in one call on a CUDA machine, each part under its own time limit so that a slow
 # part cannot starve the rest; every part writes its log and figures under OUT_DIR.
 #
-#   bash bench/gpu_run.sh OUT_DIR [env] [check] [scan] [loader] [models] [profile] [imagenette EPOCHS]
+#   bash bench/gpu_run.sh OUT_DIR [env] [check] [scan] [loader] [models] [attention] [profile] [imagenette EPOCHS]
 #
 #   env         GPU, torch / triton / timm versions, and which optional packages import
 #   check       pytest -m gpu: the Triton scan, every fast form eager and compiled, attention, every *_tiny model
 #   scan        bench/bench_selective_scan.py: correctness against float64, then timing at VMamba-Tiny's stages
 #   loader      bench/bench_loader.py: the training recipe's loader img/s with 16 workers (Imagenette at 112² and 224²)
 #   models      bench/bench_models.py: the *_tiny models' training / inference img/s against timm's convnext_tiny
+#   attention   bench/bench_attention.py: attention(impl="auto") against SDPA's backends and FlexAttention
 #   profile     bench/profile_model.py: kernel time per step of vmamba_tiny, compiled, training and inference
 #   imagenette  vmamba_pico, gconvnet_pico, vssd_micro and vmamba_hybrid1_pico trained on Imagenette side by side
 #
@@ -57,6 +58,9 @@ PY
       timeout "${MODELS_TIMEOUT:-$((${DEADLINE_S:-900} - SECONDS))}" python3 bench/bench_models.py --out "$out/models" --steps 15 \
         --models ${MODELS:-vmamba_tiny gconvnet_tiny vssd_tiny mambaout_tiny} --modes ${MODES:-eager compiled} \
         --baselines ${BASELINES:-convnext_tiny mambaout_tiny}
+      ;;
+    attention)
+      timeout 300 python3 bench/bench_attention.py --out "$out/attention" | tail -30
       ;;
     profile)
       for mode in train infer; do
