@@ -52,3 +52,23 @@ def test_fused_merge_matches_reference_on_cuda(case):
     vt.assert_forms_agree(
         lambda y: cross_merge_fused(y, h, w), lambda y: cross_merge_reference(y, h, w), {"y": y}, case.tol
     )
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_fused_ss2d_core_matches_reference_on_cuda(compiled):
+    from vmix.ops.ss2d_core import ss2d_core_fused, ss2d_core_reference
+
+    if ss2d_core_fused is None:
+        pytest.skip("needs triton")
+    form = torch.compile(ss2d_core_fused, fullgraph=True) if compiled else ss2d_core_fused
+
+    @settings(max_examples=6 if compiled else 20, deadline=None)
+    @given(case=vt.ss2d_core_cases(max_side=40, max_dim=80, dtypes=LOW))
+    def check(case):
+        inputs = _cuda(case.inputs)
+        with torch.no_grad():
+            got = form(**inputs)
+            want = ss2d_core_reference(**{k: v.double() for k, v in inputs.items()})
+        vt.assert_close(got, want, case.tol, name=f"fused ss2d core {case.id}")
+
+    check()

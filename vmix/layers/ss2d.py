@@ -11,8 +11,9 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from vmix._shapecheck import shapecheck
-from vmix.ops.cross_scan import cross_merge, cross_scan
-from vmix.ops.selective_scan import IMPLS, selective_scan
+from vmix.ops.cross_scan import cross_scan
+from vmix.ops.selective_scan import IMPLS
+from vmix.ops.ss2d_core import ss2d_core
 
 __all__ = ["SS2D"]
 
@@ -131,37 +132,29 @@ class SS2D(nn.Module):
         """
         if x.ndim != 4 or x.shape[-1] != self.dim:
             raise ValueError(f"SS2D expects channels-last input (batch, h, w, dim={self.dim}); got {tuple(x.shape)}")
-        height, width = x.shape[1], x.shape[2]
         cross_impl = "reference" if self.scan_impl == "reference" else "auto"
         n, r = self.d_state, self.dt_rank
 
         z = rearrange(self.in_proj(x), "b h w e -> b e h w")
         z = rearrange(F.silu(self.conv2d(z)), "b e h w -> b h w e")
-        xs = cross_scan(z, impl=cross_impl)  # [B, K, E, L]
         # x_proj is pointwise per token, so it commutes with the traversals: one product on the map (reading it
-        # once, not its four copies in xs), then each direction takes its own projection in its own order.
+        # once, not its four copies), then each direction takes its own projection in its own order.
         j = r + 2 * n
         proj = cross_scan(torch.einsum("bhwe,kje->bhwkj", z, self.x_proj_weight).flatten(3), impl=cross_impl)
         x_dbl = torch.stack([proj[:, k, k * j : (k + 1) * j] for k in range(_DIRECTIONS)], dim=1)  # [B, K, J, L]
-        dt_low, B, C = x_dbl.split([r, n, n], dim=2)
-        dt = torch.einsum("bkrl,ker->bkel", dt_low, self.dt_projs_weight)
-
-        y = selective_scan(
-            rearrange(xs, "b k e l -> b (k e) l"),
-            rearrange(dt, "b k e l -> b (k e) l"),
+        y = ss2d_core(
+            z,
+            x_dbl,
+            self.dt_projs_weight,
+            _at_least_float32(self.dt_projs_bias),
             -torch.exp(_at_least_float32(self.A_logs)),
-            B,
-            C,
             _at_least_float32(self.Ds),
-            rearrange(_at_least_float32(self.dt_projs_bias), "k e -> (k e)"),
-            delta_softplus=True,
-            impl=self.scan_impl,
-            out_dtype=torch.promote_types(xs.dtype, torch.float32),
+            impl="reference" if self.scan_impl == "reference" else "composed",
+            scan_impl=self.scan_impl,
         )
-        y = cross_merge(rearrange(y, "b (k e) l -> b k e l", k=_DIRECTIONS), height, width, impl=cross_impl)
         norm = self.out_norm
         y = F.layer_norm(y, norm.normalized_shape, norm.weight.to(y.dtype), norm.bias.to(y.dtype), norm.eps)
-        return self.out_proj(y.to(xs.dtype))
+        return self.out_proj(y.to(z.dtype))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, d_inner={self.d_inner}, d_state={self.d_state}, dt_rank={self.dt_rank}"

@@ -11,6 +11,7 @@ from vmix.ops.attention import attention, attention_flex, attention_reference, a
 from vmix.ops.cross_scan import cross_merge, cross_merge_reference, cross_scan, cross_scan_reference
 from vmix.ops.nc_ssd import nc_ssd, nc_ssd_linear, nc_ssd_quadratic, nc_ssd_reference
 from vmix.ops.selective_scan import selective_scan, selective_scan_chunked, selective_scan_reference
+from vmix.ops.ss2d_core import ss2d_core, ss2d_core_composed, ss2d_core_reference
 from vmix.ops.ssd import ssd, ssd_chunked, ssd_quadratic, ssd_reference
 
 __all__ = [
@@ -29,6 +30,9 @@ __all__ = [
     "selective_scan",
     "selective_scan_chunked",
     "selective_scan_reference",
+    "ss2d_core",
+    "ss2d_core_composed",
+    "ss2d_core_reference",
     "ssd",
     "ssd_chunked",
     "ssd_quadratic",

@@ -20,6 +20,7 @@ from vmix.testing.strategies import (
     lengths,
     nc_ssd_cases,
     selective_scan_cases,
+    ss2d_core_cases,
     ssd_cases,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "nc_ssd_cases",
     "rel_rms_error",
     "selective_scan_cases",
+    "ss2d_core_cases",
     "ssd_cases",
     "tolerance_for",
 ]

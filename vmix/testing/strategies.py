@@ -34,6 +34,7 @@ __all__ = [
     "nc_ssd_cases",
     "attention_cases",
     "image_cases",
+    "ss2d_core_cases",
 ]
 
 
@@ -237,3 +238,42 @@ def image_cases(
     g = _gen(draw(st.integers(0, 2**31 - 1)))
     x = torch.randn(batch, height, width, dim, generator=g, dtype=torch.float64).to(dtype)
     return Case(inputs={"x": x}, tol=tolerance_for(dtype), id=f"B{batch}-H{height}-W{width}-C{dim}-{_SHORT[dtype]}")
+
+
+@st.composite
+def ss2d_core_cases(
+    draw,
+    *,
+    max_batch: int = 2,
+    max_side: int = 9,
+    max_dim: int = 40,
+    max_rank: int = 3,
+    max_state: int = 2,
+    dtypes: tuple[torch.dtype, ...] = (torch.float64,),
+) -> Case:
+    """Inputs of ``vmix.ops.ss2d_core``: a map ``z (b, h, w, E)`` with odd, non-square and 1-wide sides, per-direction
+    ``x_dbl (b, 4, R + 2N, h·w)``, ``dt_weight (4, E, R)``, ``dt_bias (4, E)``, ``A (4·E, N)`` and ``D (4·E,)``.
+
+    The Δ bias puts ``softplus(dt_weight · dt_low + dt_bias)`` around VMamba's initial range, so decays span from
+    almost 1 to strong; ``E`` goes past 32 so channel blocks of a kernel can be partly filled.
+    """
+    batch = draw(st.integers(1, max_batch))
+    height, width = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    dim = draw(st.integers(1, max_dim))
+    rank, d_state = draw(st.integers(1, max_rank)), draw(st.integers(1, max_state))
+    dtype = draw(float_dtypes(*dtypes))
+    g = _gen(draw(st.integers(0, 2**31 - 1)))
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64)
+
+    inputs = dict(
+        z=randn(batch, height, width, dim).to(dtype),
+        x_dbl=randn(batch, 4, rank + 2 * d_state, height * width).to(dtype),
+        dt_weight=(randn(4, dim, rank) * rank**-0.5).to(dtype),
+        dt_bias=(randn(4, dim) * 0.5 - 3.0).to(dtype),
+        A=-torch.exp(torch.empty(4 * dim, d_state, dtype=torch.float64).uniform_(-2.0, 1.0, generator=g)).to(dtype),
+        D=randn(4 * dim).to(dtype),
+    )
+    case_id = f"B{batch}-H{height}-W{width}-E{dim}-R{rank}-N{d_state}-{_SHORT[dtype]}"
+    return Case(inputs=inputs, tol=tolerance_for(dtype), id=case_id)

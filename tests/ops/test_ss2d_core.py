@@ -1,0 +1,86 @@
+"""SS2D's core: the composed form against the definition, forward and every gradient; bad input; the fused form's
+limits (its agreement is checked on a GPU, in test_forms_gpu.py)."""
+
+import pytest
+import torch
+from hypothesis import given
+
+import vmix.testing as vt
+from vmix.ops.ss2d_core import ss2d_core, ss2d_core_composed, ss2d_core_fused, ss2d_core_reference
+
+
+@given(case=vt.ss2d_core_cases())
+def test_composed_matches_reference(case):
+    vt.assert_forms_agree(ss2d_core_composed, ss2d_core_reference, case.inputs, case.tol)
+
+
+@given(case=vt.ss2d_core_cases(max_side=5, dtypes=(torch.float32, torch.bfloat16)))
+def test_low_precision_inputs_match_float64_reference(case):
+    vt.assert_forms_agree(ss2d_core, ss2d_core_reference, case.inputs, case.tol)
+
+
+def test_one_token_is_the_skip_plus_one_step_of_each_direction():
+    # A 1×1 map: every direction sees the one token, so y = Σ_k (C_k·B_k Δ_k + D_k) u.
+    torch.manual_seed(0)
+    e, r, n = 3, 2, 1
+    z, x_dbl = torch.randn(1, 1, 1, e, dtype=torch.float64), torch.randn(1, 4, r + 2 * n, 1, dtype=torch.float64)
+    w, bias = torch.randn(4, e, r, dtype=torch.float64), torch.randn(4, e, dtype=torch.float64)
+    A, D = -torch.rand(4 * e, n, dtype=torch.float64), torch.randn(4 * e, dtype=torch.float64)
+    dt_low, B, C = x_dbl[0, :, :r, 0], x_dbl[0, :, r, 0], x_dbl[0, :, r + 1, 0]  # (4, r), (4,), (4,)
+    delta = torch.nn.functional.softplus(torch.einsum("kr,ker->ke", dt_low, w) + bias)  # (4, e)
+    expected = ((C * B)[:, None] * delta + D.view(4, e)).sum(0) * z[0, 0, 0]
+    for impl in ("composed", "reference"):
+        torch.testing.assert_close(ss2d_core(z, x_dbl, w, bias, A, D, impl=impl)[0, 0, 0], expected)
+
+
+def _inputs(b=1, h=2, w=3, e=4, r=2, n=1):
+    return dict(
+        z=torch.randn(b, h, w, e),
+        x_dbl=torch.randn(b, 4, r + 2 * n, h * w),
+        dt_weight=torch.randn(4, e, r),
+        dt_bias=torch.randn(4, e),
+        A=-torch.rand(4 * e, n),
+        D=torch.randn(4 * e),
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"x_dbl": torch.randn(1, 4, 3, 6)}, r"x_dbl must have shape \(1, 4, 4, 6\)"),
+        ({"dt_weight": torch.randn(4, 5, 2)}, r"dt_weight must be \(4, 4, dt_rank\)"),
+        ({"A": -torch.rand(12, 1)}, r"A must be \(16, d_state\)"),
+        ({"D": torch.randn(4)}, r"D must have shape \(16,\)"),
+    ],
+)
+def test_bad_shapes_name_the_expected_one(change, message):
+    from vmix._shapecheck import set_shapecheck, shapecheck_enabled
+
+    before = shapecheck_enabled()
+    set_shapecheck(False)  # the core's own check, not jaxtyping's, is what users without the test suite see
+    try:
+        with pytest.raises(ValueError, match=message):
+            ss2d_core(**{**_inputs(), **change})
+    finally:
+        set_shapecheck(before)
+
+
+def test_unknown_impl_is_named():
+    with pytest.raises(ValueError, match="unknown impl 'cuda'"):
+        ss2d_core(**_inputs(), impl="cuda")
+
+
+@pytest.mark.skipif(ss2d_core_fused is not None, reason="triton is installed")
+def test_fused_without_triton_says_so():
+    with pytest.raises(ImportError, match="needs triton"):
+        ss2d_core(**_inputs(), impl="fused")
+
+
+@pytest.mark.skipif(ss2d_core_fused is None, reason="needs triton")
+def test_fused_is_forward_only_and_float32():
+    inputs = _inputs()
+    inputs["z"].requires_grad_()
+    with pytest.raises(ValueError, match="forward-only"):
+        ss2d_core_fused(**inputs)
+    with pytest.raises(ValueError, match="float64"):
+        ss2d_core_fused(**{k: v.detach().double() for k, v in inputs.items()})

@@ -1,0 +1,77 @@
+"""SS2D's core: selective scans of a map along four traversals, summed back onto the map.
+
+Forms: ``reference`` (the reference cross-scan, selective scan and cross-merge: the definition, any dtype),
+``composed`` (the fast form of each of those operators, trains anywhere: what :class:`~vmix.layers.SS2D` runs) and
+``fused`` (one Triton kernel, forward only, GPU). :func:`ss2d_core` picks one with ``impl=``; ``"auto"`` takes
+``composed`` until the fused kernel has been measured against it on a GPU.
+"""
+
+from __future__ import annotations
+
+from jaxtyping import Float
+from torch import Tensor
+
+from vmix._shapecheck import shapecheck
+from vmix.ops.ss2d_core.composed import ss2d_core_composed, ss2d_core_reference
+
+try:
+    from vmix.ops.ss2d_core.triton import ss2d_core_fused
+except ImportError:  # no triton: the fused form is not available
+    ss2d_core_fused = None
+
+__all__ = ["IMPLS", "ss2d_core", "ss2d_core_composed", "ss2d_core_fused", "ss2d_core_reference"]
+
+IMPLS = ("auto", "composed", "fused", "reference")
+"""Values accepted by ``impl=``."""
+
+
+@shapecheck
+def ss2d_core(
+    z: Float[Tensor, "b h w e"],
+    x_dbl: Float[Tensor, "b 4 j l"],
+    dt_weight: Float[Tensor, "4 e r"],
+    dt_bias: Float[Tensor, "4 e"],
+    A: Float[Tensor, "ke n"],
+    D: Float[Tensor, " ke"],
+    *,
+    impl: str = "auto",
+    scan_impl: str = "auto",
+) -> Float[Tensor, "b h w e"]:
+    """SS2D's core: per direction, ``Δ = softplus(dt_weight · dt_low + dt_bias)`` and a selective scan of the map
+    read in that direction's order; the four outputs summed on the map.
+
+    Args:
+        z: the map after SS2D's convolution and SiLU, ``(batch, h, w, E)``.
+        x_dbl: per direction and token, ``dt_low`` (R rows), ``B`` (N rows) and ``C`` (N rows), each direction's
+            sequence in its own traversal order (row-major, column-major, both reversed), ``(batch, 4, R + 2N, h·w)``.
+        dt_weight: rank-R map from ``dt_low`` to Δ per direction, ``(4, E, R)``.
+        dt_bias: Δ bias per direction and channel, ``(4, E)``.
+        A: state matrix per (direction, channel), ``(4·E, N)``, negative.
+        D: skip per (direction, channel), ``(4·E,)``.
+        impl: ``"auto"`` (``"composed"``), ``"composed"``, ``"fused"`` or ``"reference"``.
+        scan_impl: the selective scan's form inside the composed form (see
+            :func:`~vmix.ops.selective_scan.selective_scan`).
+
+    Returns:
+        ``(batch, h, w, E)``, float32 (float64 for float64 inputs).
+
+    Raises:
+        ValueError: for mismatched shapes or an unknown ``impl``.
+        ImportError: for ``impl="fused"`` without triton.
+
+    Example:
+        >>> import torch
+        >>> z, x_dbl = torch.randn(2, 3, 5, 8), torch.randn(2, 4, 1 + 2, 15)
+        >>> dt_w, dt_b, A, D = torch.randn(4, 8, 1), torch.randn(4, 8), -torch.rand(32, 1), torch.ones(32)
+        >>> ss2d_core(z, x_dbl, dt_w, dt_b, A, D).shape
+        torch.Size([2, 3, 5, 8])
+    """
+    if impl not in IMPLS:
+        raise ValueError(f"unknown impl {impl!r}; expected one of {IMPLS}")
+    if impl == "reference":
+        return ss2d_core_reference(z, x_dbl, dt_weight, dt_bias, A, D)
+    if impl == "fused":
+        if ss2d_core_fused is None:
+            raise ImportError("impl='fused' needs triton (pip install triton, on a machine with a GPU)")
+        return ss2d_core_fused(z, x_dbl, dt_weight, dt_bias, A, D)
+    return ss2d_core_composed(z, x_dbl, dt_weight, dt_bias, A, D, scan_impl=scan_impl)
