@@ -84,3 +84,10 @@ def test_fused_is_forward_only_and_float32():
         ss2d_core_fused(**inputs)
     with pytest.raises(ValueError, match="float64"):
         ss2d_core_fused(**{k: v.detach().double() for k, v in inputs.items()})
+
+
+@given(case=vt.ss2d_core_cases(max_side=5, dtypes=(torch.float32,)))
+def test_bf16_maps_with_float32_parameters_as_autocast_gives_them(case):
+    inputs = {**case.inputs, "z": case.inputs["z"].bfloat16(), "x_dbl": case.inputs["x_dbl"].bfloat16()}
+    want = ss2d_core_reference(**{k: v.double() for k, v in inputs.items()})
+    vt.assert_close(ss2d_core(**inputs), want, vt.TOLERANCES[torch.bfloat16])

@@ -44,7 +44,8 @@ def _core(z, x_dbl, dt_weight, dt_bias, A, D, scan_impl: str) -> Tensor:
     r, n = dt_weight.shape[2], A.shape[1]
     xs = cross_scan(z, impl=cross_impl)  # (b, k, e, l)
     dt_low, B, C = x_dbl.split([r, n, n], dim=2)
-    dt = torch.einsum("bkrl,ker->bkel", dt_low, dt_weight)
+    # In x_dbl's dtype, as autocast runs it for SS2D: bf16 projections and a float32 weight mix without error.
+    dt = torch.einsum("bkrl,ker->bkel", dt_low, dt_weight.to(dt_low.dtype))
     y = selective_scan(
         rearrange(xs, "b k e l -> b (k e) l"),
         rearrange(dt, "b k e l -> b (k e) l"),
