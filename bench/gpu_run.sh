@@ -2,18 +2,19 @@
 # The GPU checks and benchmarks, in one call on a CUDA machine, each part under its own time limit so that a slow
 # part cannot starve the rest; every part writes its log and figures under OUT_DIR.
 #
-#   bash bench/gpu_run.sh OUT_DIR [env] [check] [scan] [loader] [models] [attention] [profile] [imagenette EPOCHS]
+#   bash bench/gpu_run.sh OUT_DIR [env] [check] [scan] [core] [loader] [models] [attention] [profile] [imagenette EPOCHS]
 #
 #   env         GPU, torch / triton / timm versions, and which optional packages import
 #   check       pytest -m gpu: the Triton scan, every fast form eager and compiled, attention, every *_tiny model
 #   scan        bench/bench_selective_scan.py: correctness against float64, then timing at VMamba-Tiny's stages
+#   core        bench/bench_ss2d_core.py: the fused SS2D core's forward against the composed form, at the four stages
 #   loader      bench/bench_loader.py: the training recipe's loader img/s with 16 workers (Imagenette at 112² and 224²)
 #   models      bench/bench_models.py: the *_tiny models' training / inference img/s against timm's convnext_tiny
 #   attention   bench/bench_attention.py: attention(impl="auto") against SDPA's backends and FlexAttention
 #   profile     bench/profile_model.py: kernel time per step of vmamba_tiny, compiled, training and inference
 #   imagenette  vmamba_pico, gconvnet_pico, vssd_micro and vmamba_hybrid1_pico trained on Imagenette side by side
 #
-# DEADLINE_S (seconds from the start) bounds the models and imagenette parts, which take what time is left.
+# CHECK_TESTS narrows the check to some test files; DEADLINE_S (seconds from the start) bounds the models and imagenette parts, which take what time is left.
 # Imagenette is read from .data/imagenette2 (an ImageFolder, or .data/imagenette2.tar.gz holding one).
 set -u
 out=${1:?usage: bench/gpu_run.sh OUT_DIR PART...}
@@ -42,11 +43,14 @@ for name in ("timm", "torchvision", "PIL", "matplotlib", "tqdm", "datasets", "ko
 PY
       ;;
     check)
-      timeout 400 python3 -m pytest -q -m gpu -p no:cacheprovider tests/ops/test_selective_scan_gpu.py \
-        tests/ops/test_attention.py tests/ops/test_forms_gpu.py tests/models/test_gpu.py 2>&1 | tee "$out/check.log" | tail -40
+      timeout ${CHECK_TIMEOUT:-400} python3 -m pytest -q -m gpu -p no:cacheprovider ${CHECK_TESTS:-tests/ops/test_selective_scan_gpu.py \
+        tests/ops/test_attention.py tests/ops/test_forms_gpu.py tests/models/test_gpu.py} 2>&1 | tee "$out/check.log" | tail -40
       ;;
     scan)
       timeout 200 python3 bench/bench_selective_scan.py --out "$out/scan" --budget-s 120 | tail -30
+      ;;
+    core)
+      timeout 150 python3 bench/bench_ss2d_core.py --out "$out/core" | tail -20
       ;;
     loader)
       for size in 112 224; do

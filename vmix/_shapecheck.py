@@ -56,4 +56,8 @@ def shapecheck(fn: F) -> F:
             return checked(*args, **kwargs)
         return fn(*args, **kwargs)
 
+    # Dynamo keeps its compiled graphs on the code object, with a limit of 8 per code object: were every wrapper to
+    # share this one, compiling nine different checked functions in one process would hit the limit (and fail under
+    # fullgraph=True). A copy per function gives each its own cache, and tracebacks its name.
+    wrapper.__code__ = wrapper.__code__.replace(co_name=fn.__name__, co_qualname=fn.__qualname__)
     return wrapper  # type: ignore[return-value]
