@@ -13,6 +13,10 @@ Run on a CUDA machine from the repository root::
 
     python bench/bench_models.py --out runs/models                       # the *_tiny models, eager and compiled
     python bench/bench_models.py --models vmamba_pico vssd_micro --modes compiled
+    python bench/bench_models.py --models vmamba_tiny vmamba_tiny@composed --measure infer  # the fused core's gain
+
+A model name with ``@composed`` runs its SS2D layers on the composed core (``scan_impl="triton"``) instead of what
+``scan_impl="auto"`` picks (the fused core for inference on a GPU).
 
 A CPU smoke run of the script itself (no timing meaning)::
 
@@ -82,6 +86,19 @@ def check_gradients(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tenso
     model.zero_grad(set_to_none=True)
 
 
+def build_vmix(spec: str) -> torch.nn.Module:
+    """A registered model, ``name`` or ``name@composed`` (SS2D on the composed core)."""
+    name, _, variant = spec.partition("@")
+    if variant not in ("", "composed"):
+        raise ValueError(f"unknown variant {variant!r} in {spec!r}; expected NAME or NAME@composed")
+    model = vmix.create_model(name)
+    if variant == "composed":
+        for layer in model.modules():
+            if isinstance(layer, vmix.SS2D):
+                layer.scan_impl = "triton"
+    return model
+
+
 def measure(model, args, device: torch.device, *, train: bool, compiled: bool) -> dict:
     """img/s, peak GiB and first-step seconds of one model in one mode."""
     model = model.to(device).train(train)
@@ -119,6 +136,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=15, help="timed steps per measurement")
+    parser.add_argument("--measure", nargs="+", default=["train", "infer"], choices=["train", "infer"])
     parser.add_argument("--device", default="cuda")
     parser.add_argument(
         "--baselines", nargs="*", default=list(BASELINES), help="timm models timed compiled first (none: skip)"
@@ -134,7 +152,7 @@ def main(argv=None) -> int:
         import timm
 
         candidates += [("timm", n, lambda n=n: timm.create_model(n, drop_path_rate=0.2)) for n in args.baselines]
-    candidates += [("vmix", name, lambda n=name: vmix.create_model(n)) for name in args.models]
+    candidates += [("vmix", name, lambda n=name: build_vmix(n)) for name in args.models]
     for source, name, build in candidates:
         if source == "vmix":
             model = build().to(device)
@@ -144,6 +162,8 @@ def main(argv=None) -> int:
         for mode in modes:
             row = {"source": source, "model": name, "mode": mode}
             for train in (True, False):
+                if ("train" if train else "infer") not in args.measure:
+                    continue
                 torch.manual_seed(0)
                 result = measure(build(), args, device, train=train, compiled=mode == "compiled")
                 row.update({f"{'train' if train else 'infer'}_{k}": v for k, v in result.items()})
@@ -160,20 +180,22 @@ def main(argv=None) -> int:
         "train / infer | × official train / infer |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
+
+    def ratio(r, other, key):
+        return f"{r[key] / other[key]:.2f}" if key in r and other and key in other else "—"
+
+    def figure(r, key, spec):
+        return format(r[key], spec) if key in r else "—"
+
     for r in rows:
-        vs_cnx = (
-            f"{r['train_img_per_s'] / convnext['train_img_per_s']:.2f} / "
-            f"{r['infer_img_per_s'] / convnext['infer_img_per_s']:.2f}"
-            if convnext
-            else "—"
-        )
-        official = OFFICIAL.get(r["model"]) if r["source"] == "vmix" else None
-        vs_off = (
-            f"{r['train_img_per_s'] / official[0]:.2f} / {r['infer_img_per_s'] / official[1]:.2f}" if official else "—"
-        )
+        off = OFFICIAL.get(r["model"].partition("@")[0]) if r["source"] == "vmix" else None
+        off = dict(zip(("train_img_per_s", "infer_img_per_s"), off[:2], strict=True)) if off else None
+        vs_cnx = f"{ratio(r, convnext, 'train_img_per_s')} / {ratio(r, convnext, 'infer_img_per_s')}"
+        vs_off = f"{ratio(r, off, 'train_img_per_s')} / {ratio(r, off, 'infer_img_per_s')}" if off else "—"
         lines.append(
-            f"| {r['source']}:{r['model']} | {r['mode']} | {r['train_img_per_s']:.0f} | {r['infer_img_per_s']:.0f} | "
-            f"{r['train_peak_gib']:.1f} | {r['train_first_s']:.0f} | {vs_cnx} | {vs_off} |"
+            f"| {r['source']}:{r['model']} | {r['mode']} | {figure(r, 'train_img_per_s', '.0f')} | "
+            f"{figure(r, 'infer_img_per_s', '.0f')} | {figure(r, 'train_peak_gib', '.1f')} | "
+            f"{figure(r, 'train_first_s', '.0f')} | {vs_cnx} | {vs_off} |"
         )
     header = (
         f"{datetime.date.today()} · {platform.node()} · "

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import vmix.testing as vt  # noqa: E402
 from vmix.ops.ss2d_core import ss2d_core_composed, ss2d_core_fused, ss2d_core_reference  # noqa: E402
+from vmix.ops.ss2d_core.triton import _fwd_tuned  # noqa: E402
 
 COPY_GBPS = 3018.0  # device-to-device copy, bytes read + written (performance.md §2)
 STAGES = {1: (56, 96), 2: (28, 192), 3: (14, 384), 4: (7, 768)}  # stage: (side, C); E = 2C
@@ -65,8 +66,10 @@ def main(argv=None) -> int:
     forms = {"composed (compiled)": composed, "fused": ss2d_core_fused}
 
     results, lines = {}, []
-    lines.append("| stage | map, E | form | rel-RMS vs float64 | fwd ms | composed ÷ this | floor ms | this ÷ floor |")
-    lines.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    lines.append(
+        "| stage | map, E | form | rel-RMS vs float64 | fwd ms | composed ÷ this | floor ms | this ÷ floor | launch |"
+    )
+    lines.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for stage, (side, channels) in STAGES.items():
         small = inputs(side, channels, batch=2, seed=1)
         with torch.no_grad():
@@ -82,13 +85,16 @@ def main(argv=None) -> int:
                         form(**big)
 
                 rows[name] = {"rel_rms": err, "fwd_ms": do_bench(run, warmup=25, rep=100)}
+                if form is ss2d_core_fused:  # the launch shape the autotuner chose at this stage's size
+                    rows[name]["launch"] = str(_fwd_tuned.best_config)
         results[stage] = rows
         base = rows["composed (compiled)"]["fwd_ms"]
         floor = floor_ms(side, channels)
         for name, row in rows.items():
             lines.append(
                 f"| {stage} | {side}², {2 * channels} | {name} | {row['rel_rms']:.1e} | {row['fwd_ms']:.3f} "
-                f"| {base / row['fwd_ms']:.2f}× | {floor:.3f} | {row['fwd_ms'] / floor:.2f}× |"
+                f"| {base / row['fwd_ms']:.2f}× | {floor:.3f} | {row['fwd_ms'] / floor:.2f}× "
+                f"| {row.get('launch', '')} |"
             )
         print("\n".join(lines[-len(rows) :]), flush=True)
     header = f"{torch.cuda.get_device_name()} · torch {torch.__version__} · batch {BATCH} · bf16 map, forward only"

@@ -61,7 +61,7 @@ PY
     models)
       timeout "${MODELS_TIMEOUT:-$((${DEADLINE_S:-900} - SECONDS))}" python3 bench/bench_models.py --out "$out/models" --steps 15 \
         --models ${MODELS:-vmamba_tiny gconvnet_tiny vssd_tiny mambaout_tiny} --modes ${MODES:-eager compiled} \
-        --baselines ${BASELINES:-convnext_tiny mambaout_tiny}
+        --baselines ${BASELINES:-convnext_tiny mambaout_tiny} --measure ${MEASURE:-train infer}
       ;;
     attention)
       timeout 300 python3 bench/bench_attention.py --out "$out/attention" | tail -30

@@ -74,3 +74,26 @@ def test_fused_ss2d_core_matches_reference_on_cuda(compiled):
         vt.assert_close(got, want, case.tol, name=f"fused ss2d core {case.id}")
 
     check()
+
+
+def test_ss2d_inference_takes_the_fused_core_and_agrees_with_training_path():
+    from unittest import mock
+
+    import vmix.ops.ss2d_core as core
+    from vmix import SS2D
+
+    if core.ss2d_core_fused is None:
+        pytest.skip("needs triton")
+    torch.manual_seed(0)
+    layer = SS2D(48).cuda().eval()
+    x = torch.randn(2, 13, 11, 48, device="cuda")
+    patched = mock.patch.object(core, "ss2d_core_fused", wraps=core.ss2d_core_fused)
+    with patched as fused_core, torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.no_grad():
+            fused = layer(x)
+        assert fused_core.call_count == 1
+        composed = layer(x)  # parameters want gradients: the composed core
+        assert fused_core.call_count == 1
+    vt.assert_close(
+        fused.float(), composed.detach().float(), vt.TOLERANCES[torch.bfloat16], name="SS2D fused vs composed"
+    )

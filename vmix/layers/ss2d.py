@@ -50,7 +50,8 @@ class SS2D(nn.Module):
         dt_max: largest initial step size Δ.
         dt_init_floor: lower clamp of the initial step sizes.
         scan_impl: form of the selective scan (``"auto"``, ``"chunked"``, ``"reference"``, ``"triton"``);
-            ``"reference"`` also takes the reference cross-scan and cross-merge, giving the layer's definition.
+            ``"reference"`` also takes the reference cross-scan and cross-merge, giving the layer's definition;
+            ``"auto"`` runs inference on a GPU through the fused SS2D core (:func:`~vmix.ops.ss2d_core.ss2d_core`).
 
     Example:
         >>> mixer = SS2D(32)
@@ -149,7 +150,7 @@ class SS2D(nn.Module):
             _at_least_float32(self.dt_projs_bias),
             -torch.exp(_at_least_float32(self.A_logs)),
             _at_least_float32(self.Ds),
-            impl="reference" if self.scan_impl == "reference" else "composed",
+            impl={"reference": "reference", "auto": "auto"}.get(self.scan_impl, "composed"),
             scan_impl=self.scan_impl,
         )
         norm = self.out_norm

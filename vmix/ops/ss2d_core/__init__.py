@@ -3,11 +3,13 @@
 Forms: ``reference`` (the reference cross-scan, selective scan and cross-merge: the definition, any dtype),
 ``composed`` (the fast form of each of those operators, trains anywhere: what :class:`~vmix.layers.SS2D` runs) and
 ``fused`` (one Triton kernel, forward only, GPU). :func:`ss2d_core` picks one with ``impl=``; ``"auto"`` takes
-``composed`` until the fused kernel has been measured against it on a GPU.
+``fused`` where it applies (a GPU, no gradient wanted, float32 or 16-bit inputs, deterministic algorithms off) and
+``composed`` everywhere else.
 """
 
 from __future__ import annotations
 
+import torch
 from jaxtyping import Float
 from torch import Tensor
 
@@ -48,7 +50,10 @@ def ss2d_core(
         dt_bias: Δ bias per direction and channel, ``(4, E)``.
         A: state matrix per (direction, channel), ``(4·E, N)``, negative.
         D: skip per (direction, channel), ``(4·E,)``.
-        impl: ``"auto"`` (``"composed"``), ``"composed"``, ``"fused"`` or ``"reference"``.
+        impl: ``"auto"``, ``"composed"``, ``"fused"`` or ``"reference"``. ``"auto"`` is ``"fused"`` for inference on
+            a GPU (no input needs a gradient, no float64, triton installed, ``scan_impl="auto"``, and
+            ``torch.use_deterministic_algorithms`` off: the fused form sums the directions with atomic adds), and
+            ``"composed"`` otherwise.
         scan_impl: the selective scan's form inside the composed form (see
             :func:`~vmix.ops.selective_scan.selective_scan`).
 
@@ -74,4 +79,17 @@ def ss2d_core(
         if ss2d_core_fused is None:
             raise ImportError("impl='fused' needs triton (pip install triton, on a machine with a GPU)")
         return ss2d_core_fused(z, x_dbl, dt_weight, dt_bias, A, D)
+    inputs = (z, x_dbl, dt_weight, dt_bias, A, D)
+    if impl == "auto" and scan_impl == "auto" and _fused_applies(inputs):
+        return ss2d_core_fused(*inputs)
     return ss2d_core_composed(z, x_dbl, dt_weight, dt_bias, A, D, scan_impl=scan_impl)
+
+
+def _fused_applies(inputs: tuple[Tensor, ...]) -> bool:
+    return (
+        ss2d_core_fused is not None
+        and inputs[0].is_cuda
+        and not (torch.is_grad_enabled() and any(t.requires_grad for t in inputs))
+        and all(t.dtype != torch.float64 for t in inputs)
+        and not torch.are_deterministic_algorithms_enabled()
+    )
