@@ -15,8 +15,9 @@ Run on a CUDA machine from the repository root::
     python bench/bench_models.py --models vmamba_pico vssd_micro --modes compiled
     python bench/bench_models.py --models vmamba_tiny vmamba_tiny@composed --measure infer  # the fused core's gain
 
-A model name with ``@composed`` runs its SS2D layers on the composed core (``scan_impl="triton"``) instead of what
-``scan_impl="auto"`` picks (the fused core for inference on a GPU).
+A model name with ``@composed`` runs its SS2D layers on the composed core (``scan_impl="triton"``), and one with
+``@fused`` on the fused core for training too (``scan_impl="fused"``), instead of what ``scan_impl="auto"`` picks
+(the fused core for inference on a GPU, the composed one for training).
 
 A CPU smoke run of the script itself (no timing meaning)::
 
@@ -87,15 +88,15 @@ def check_gradients(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tenso
 
 
 def build_vmix(spec: str) -> torch.nn.Module:
-    """A registered model, ``name`` or ``name@composed`` (SS2D on the composed core)."""
+    """A registered model, ``name``, ``name@composed`` or ``name@fused`` (SS2D's core forced to one form)."""
     name, _, variant = spec.partition("@")
-    if variant not in ("", "composed"):
-        raise ValueError(f"unknown variant {variant!r} in {spec!r}; expected NAME or NAME@composed")
+    impls = {"": None, "composed": "triton", "fused": "fused"}
+    if variant not in impls:
+        raise ValueError(f"unknown variant {variant!r} in {spec!r}; expected NAME, NAME@composed or NAME@fused")
     model = vmix.create_model(name)
-    if variant == "composed":
-        for layer in model.modules():
-            if isinstance(layer, vmix.SS2D):
-                layer.scan_impl = "triton"
+    for layer in model.modules():
+        if isinstance(layer, vmix.SS2D) and impls[variant] is not None:
+            layer.scan_impl = impls[variant]
     return model
 
 

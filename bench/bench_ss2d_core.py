@@ -1,11 +1,12 @@
-"""SS2D's core forward on a GPU: the fused Triton kernel against the composed form, at VMamba-Tiny's four stages.
+"""SS2D's core on a GPU: the fused Triton kernels against the composed form, at VMamba-Tiny's four stages.
 
 Inputs as SS2D produces them under bf16 autocast: the map ``z (128, H, W, E)`` and ``x_dbl (128, 4, R + 2, H·W)`` in
 bf16, ``dt_weight``, ``dt_bias``, ``A``, ``D`` in float32; d_state 1, dt rank ``ceil(C / 16)``. First each form is
-checked against the float64 reference at batch 2; then the forward (no gradients: the fused form is for inference)
-is timed with ``triton.testing.do_bench`` (median, L2 flushed): the composed form compiled (Inductor's cross-scan
-and merge around the Triton scan, what SS2D runs today) and the fused kernel. The floor is the fused kernel's
-interface bytes (``z`` and ``x_dbl`` read once, the float32 output written once) at the copy rate.
+checked against the float64 reference at batch 2, output and every gradient; then the forward alone (no gradients:
+what inference runs) and forward + backward (every input wanting a gradient: what training runs) are timed with
+``triton.testing.do_bench`` (median, L2 flushed): the composed form compiled with static shapes (Inductor's
+cross-scan and merge around the Triton scan) and the fused kernels. The floor is the fused forward's interface
+bytes (``z`` and ``x_dbl`` read once, the float32 output written once) at the copy rate.
 
 Run on a CUDA machine from the repository root::
 
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import vmix.testing as vt  # noqa: E402
 from vmix.ops.ss2d_core import ss2d_core_composed, ss2d_core_fused, ss2d_core_reference  # noqa: E402
-from vmix.ops.ss2d_core.triton import _fwd_tuned  # noqa: E402
+from vmix.ops.ss2d_core.triton import _bwd_tuned, _fwd_tuned  # noqa: E402
 
 COPY_GBPS = 3018.0  # device-to-device copy, bytes read + written (performance.md §2)
 STAGES = {1: (56, 96), 2: (28, 192), 3: (14, 384), 4: (7, 768)}  # stage: (side, C); E = 2C
@@ -56,6 +57,18 @@ def floor_ms(side: int, channels: int) -> float:
     return moved / COPY_GBPS / 1e6
 
 
+def errors(form, small: dict) -> tuple[float, float]:
+    """Rel-RMS error against the float64 reference of the output and of the worst of the six gradients."""
+    upstream = torch.randn(small["z"].shape, device="cuda", dtype=torch.float64)
+    leaves = {k: v.detach().requires_grad_() for k, v in small.items()}
+    exact = {k: v.detach().double().requires_grad_() for k, v in small.items()}
+    got, want = form(**leaves), ss2d_core_reference(**exact)
+    got.backward(upstream.float())
+    want.backward(upstream)
+    worst = max(vt.rel_rms_error(leaves[k].grad, exact[k].grad) for k in small)
+    return vt.rel_rms_error(got.detach(), want.detach()), worst
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="also write the table (.md) and numbers (.json)")
@@ -67,37 +80,47 @@ def main(argv=None) -> int:
 
     results, lines = {}, []
     lines.append(
-        "| stage | map, E | form | rel-RMS vs float64 | fwd ms | composed ÷ this | floor ms | this ÷ floor | launch |"
+        "| stage | map, E | form | rel-RMS fwd / worst grad | fwd ms | composed ÷ this | this ÷ floor (ms) "
+        "| fwd+bwd ms | composed ÷ this | launch fwd / bwd |"
     )
-    lines.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    lines.append("| --- | --- | --- | --- | ---: | ---: | --- | ---: | ---: | --- |")
     for stage, (side, channels) in STAGES.items():
         small = inputs(side, channels, batch=2, seed=1)
-        with torch.no_grad():
-            want = ss2d_core_reference(**{k: v.double() for k, v in small.items()})
         big = inputs(side, channels, batch=BATCH)
+        upstream = torch.randn(BATCH, side, side, 2 * channels, device="cuda")
         rows = {}
         for name, form in forms.items():
-            with torch.no_grad():
-                err = vt.rel_rms_error(form(**small), want)
+            err, grad_err = errors(form, small)
 
-                def run(form=form, big=big):
-                    with torch.no_grad():
-                        form(**big)
+            def infer(form=form, big=big):
+                with torch.no_grad():
+                    form(**big)
 
-                rows[name] = {"rel_rms": err, "fwd_ms": do_bench(run, warmup=25, rep=100)}
-                if form is ss2d_core_fused:  # the launch shape the autotuner chose at this stage's size
-                    rows[name]["launch"] = str(_fwd_tuned.best_config)
+            leaves = {k: v.detach().requires_grad_() for k, v in big.items()}
+
+            def train(form=form, leaves=leaves, upstream=upstream):
+                form(**leaves).backward(upstream)
+
+            rows[name] = {
+                "rel_rms": err,
+                "grad_rel_rms": grad_err,
+                "fwd_ms": do_bench(infer, warmup=25, rep=100),
+                "fwd_bwd_ms": do_bench(train, warmup=25, rep=100, grad_to_none=list(leaves.values())),
+            }
+            if form is ss2d_core_fused:  # the launch shapes the autotuner chose at this stage's size
+                rows[name]["launch"] = f"{_fwd_tuned.best_config} / {_bwd_tuned.best_config}"
         results[stage] = rows
-        base = rows["composed (compiled)"]["fwd_ms"]
+        base = rows["composed (compiled)"]
         floor = floor_ms(side, channels)
         for name, row in rows.items():
             lines.append(
-                f"| {stage} | {side}², {2 * channels} | {name} | {row['rel_rms']:.1e} | {row['fwd_ms']:.3f} "
-                f"| {base / row['fwd_ms']:.2f}× | {floor:.3f} | {row['fwd_ms'] / floor:.2f}× "
-                f"| {row.get('launch', '')} |"
+                f"| {stage} | {side}², {2 * channels} | {name} | {row['rel_rms']:.1e} / {row['grad_rel_rms']:.1e} "
+                f"| {row['fwd_ms']:.3f} | {base['fwd_ms'] / row['fwd_ms']:.2f}× "
+                f"| {row['fwd_ms'] / floor:.1f}× ({floor:.3f}) | {row['fwd_bwd_ms']:.3f} "
+                f"| {base['fwd_bwd_ms'] / row['fwd_bwd_ms']:.2f}× | {row.get('launch', '')} |"
             )
         print("\n".join(lines[-len(rows) :]), flush=True)
-    header = f"{torch.cuda.get_device_name()} · torch {torch.__version__} · batch {BATCH} · bf16 map, forward only"
+    header = f"{torch.cuda.get_device_name()} · torch {torch.__version__} · batch {BATCH} · bf16 map"
     table = header + "\n\n" + "\n".join(lines)
     print("\n" + table)
     if args.out is not None:

@@ -56,6 +56,23 @@ def test_fused_merge_matches_reference_on_cuda(case):
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_fused_ss2d_core_gradients_match_reference_on_cuda(compiled):
+    from vmix.ops.ss2d_core import ss2d_core_fused, ss2d_core_reference
+
+    if ss2d_core_fused is None:
+        pytest.skip("needs triton")
+    torch._dynamo.reset()
+    form = torch.compile(ss2d_core_fused, fullgraph=True) if compiled else ss2d_core_fused
+
+    @settings(max_examples=4 if compiled else 20, deadline=None)
+    @given(case=vt.ss2d_core_cases(max_side=40, max_dim=80, max_state=1, dtypes=LOW))
+    def check(case):
+        vt.assert_forms_agree(form, ss2d_core_reference, _cuda(case.inputs), case.tol)
+
+    check()
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 def test_fused_ss2d_core_matches_reference_on_cuda(compiled):
     from vmix.ops.ss2d_core import ss2d_core_fused, ss2d_core_reference
 
@@ -99,3 +116,22 @@ def test_ss2d_inference_takes_the_fused_core_and_agrees_with_training_path():
     vt.assert_close(
         fused.float(), composed.detach().float(), vt.TOLERANCES[torch.bfloat16], name="SS2D fused vs composed"
     )
+
+
+def test_ss2d_trains_through_the_fused_core_as_through_the_composed_one():
+    from vmix import SS2D
+    from vmix.ops.ss2d_core import ss2d_core_fused
+
+    if ss2d_core_fused is None:
+        pytest.skip("needs triton")
+    torch.manual_seed(0)
+    composed = SS2D(40, scan_impl="triton").cuda()
+    fused = SS2D(40, scan_impl="fused").cuda()
+    fused.load_state_dict(composed.state_dict())
+    x = torch.randn(2, 9, 14, 40, device="cuda")
+    upstream = torch.randn(2, 9, 14, 40, device="cuda")
+    grads = {}
+    for name, layer in (("composed", composed), ("fused", fused)):
+        (layer(x) * upstream).sum().backward()
+        grads[name] = {n: p.grad for n, p in layer.named_parameters()}
+    vt.assert_close(grads["fused"], grads["composed"], vt.TOLERANCES[torch.float32], name="SS2D parameter gradients")

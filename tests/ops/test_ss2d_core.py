@@ -1,5 +1,5 @@
 """SS2D's core: the composed form against the definition, forward and every gradient; bad input; the fused form's
-limits (its agreement is checked on a GPU, in test_forms_gpu.py)."""
+limits (its agreement, forward and backward, is checked on a GPU, in test_forms_gpu.py)."""
 
 import pytest
 import torch
@@ -77,10 +77,19 @@ def test_fused_without_triton_says_so():
 
 
 @pytest.mark.skipif(ss2d_core_fused is None, reason="needs triton")
-def test_fused_is_forward_only_and_float32():
-    inputs = _inputs()
+def test_fused_names_the_device_it_needs(monkeypatch):
+    import triton
+
+    monkeypatch.setattr(triton.knobs.runtime, "interpret", False)
+    with pytest.raises(ValueError, match="runs on a GPU; got cpu tensors"):
+        ss2d_core_fused(**_inputs())
+
+
+@pytest.mark.skipif(ss2d_core_fused is None, reason="needs triton")
+def test_fused_trains_with_one_state_and_refuses_float64():
+    inputs = _inputs(n=2)
     inputs["z"].requires_grad_()
-    with pytest.raises(ValueError, match="forward-only"):
+    with pytest.raises(ValueError, match="backward takes d_state 1; got d_state 2"):
         ss2d_core_fused(**inputs)
     with pytest.raises(ValueError, match="float64"):
         ss2d_core_fused(**{k: v.detach().double() for k, v in inputs.items()})

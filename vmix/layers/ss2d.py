@@ -12,11 +12,13 @@ from torch import Tensor, nn
 
 from vmix._shapecheck import shapecheck
 from vmix.ops.cross_scan import cross_scan
-from vmix.ops.selective_scan import IMPLS
+from vmix.ops.selective_scan import IMPLS as _SCAN_IMPLS
 from vmix.ops.ss2d_core import ss2d_core
 
 __all__ = ["SS2D"]
 
+# Values of SS2D(scan_impl=): the selective scan's forms, and "fused" for the fused SS2D core.
+_IMPLS = (*_SCAN_IMPLS, "fused")
 _DIRECTIONS = 4
 
 
@@ -51,7 +53,8 @@ class SS2D(nn.Module):
         dt_init_floor: lower clamp of the initial step sizes.
         scan_impl: form of the selective scan (``"auto"``, ``"chunked"``, ``"reference"``, ``"triton"``);
             ``"reference"`` also takes the reference cross-scan and cross-merge, giving the layer's definition;
-            ``"auto"`` runs inference on a GPU through the fused SS2D core (:func:`~vmix.ops.ss2d_core.ss2d_core`).
+            ``"auto"`` runs inference on a GPU through the fused SS2D core (:func:`~vmix.ops.ss2d_core.ss2d_core`);
+            ``"fused"`` takes the fused core for training too (GPU, ``d_state=1``).
 
     Example:
         >>> mixer = SS2D(32)
@@ -83,8 +86,8 @@ class SS2D(nn.Module):
             raise ValueError(f"d_conv must be a positive odd kernel size (the map keeps its size); got {d_conv}")
         if not 0 < dt_min <= dt_max:
             raise ValueError(f"expected 0 < dt_min <= dt_max; got dt_min={dt_min}, dt_max={dt_max}")
-        if scan_impl not in IMPLS:
-            raise ValueError(f"unknown scan_impl {scan_impl!r}; expected one of {IMPLS}")
+        if scan_impl not in _IMPLS:
+            raise ValueError(f"unknown scan_impl {scan_impl!r}; expected one of {_IMPLS}")
         self.dim, self.d_inner, self.d_state = dim, inner, d_state
         self.dt_rank = math.ceil(dim / 16) if dt_rank == "auto" else dt_rank
         self.dt_min, self.dt_max, self.dt_init_floor = dt_min, dt_max, dt_init_floor
@@ -150,8 +153,8 @@ class SS2D(nn.Module):
             _at_least_float32(self.dt_projs_bias),
             -torch.exp(_at_least_float32(self.A_logs)),
             _at_least_float32(self.Ds),
-            impl={"reference": "reference", "auto": "auto"}.get(self.scan_impl, "composed"),
-            scan_impl=self.scan_impl,
+            impl={"reference": "reference", "auto": "auto", "fused": "fused"}.get(self.scan_impl, "composed"),
+            scan_impl="auto" if self.scan_impl == "fused" else self.scan_impl,
         )
         norm = self.out_norm
         y = F.layer_norm(y, norm.normalized_shape, norm.weight.to(y.dtype), norm.bias.to(y.dtype), norm.eps)

@@ -2,9 +2,10 @@
 
 Forms: ``reference`` (the reference cross-scan, selective scan and cross-merge: the definition, any dtype),
 ``composed`` (the fast form of each of those operators, trains anywhere: what :class:`~vmix.layers.SS2D` runs) and
-``fused`` (one Triton kernel, forward only, GPU). :func:`ss2d_core` picks one with ``impl=``; ``"auto"`` takes
-``fused`` where it applies (a GPU, no gradient wanted, float32 or 16-bit inputs, deterministic algorithms off) and
-``composed`` everywhere else.
+``fused`` (Triton kernels, GPU; its backward takes d_state 1). :func:`ss2d_core` picks one with ``impl=``;
+``"auto"`` takes ``fused`` for inference where it applies (a GPU, no gradient wanted, float32 or 16-bit inputs,
+deterministic algorithms off) and ``composed`` everywhere else, training included until the fused backward has been
+measured against the composed one on a GPU.
 """
 
 from __future__ import annotations

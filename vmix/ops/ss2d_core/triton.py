@@ -1,4 +1,4 @@
-"""SS2D's core as one Triton kernel (forward only): no cross-scan copies, no Δ tensor, no per-direction output.
+"""SS2D's core as Triton kernels: no cross-scan copies, no Δ tensor, no per-direction output.
 
 Each program owns a block of channels of one image and one of the four traversals of its map, reading ``u``
 straight from the channels-last map in that direction's token order, computing ``Δ = softplus(dt_weight · dt_low +
@@ -8,11 +8,16 @@ tensors the composed form writes and reads (the cross-scan's copies, Δ, the sca
 ``bench/NOTES_ss2d_core.md`` counts the bytes this saves. The scan inside a tile is an associative scan over
 ``(a, b)`` pairs, with the carried state folded into the tile's first element, as in the selective scan's kernel.
 
-The four directions' sums arrive in whatever order the programs run, so results can differ from run to run in the
+The backward (d_state 1, VMamba's setting) walks each traversal in reverse from the states the forward kept every
+tile: it recomputes the tile's states, runs the adjoint scan, adds ``du`` into one map of ``E`` channels and the
+gradients of ``dt_low``, ``B`` and ``C`` into ``x_dbl``'s layout (atomic adds again: the four directions meet at
+each map position, the channel blocks at each token), and keeps the parameter gradients as per-image partial sums.
+
+The directions' sums arrive in whatever order the programs run, so results can differ from run to run in the
 last bits of float32 (:func:`~vmix.ops.ss2d_core.ss2d_core` does not pick this form when
-``torch.use_deterministic_algorithms`` is on). Forward only, for inference: a call that needs gradients raises.
-Registered as a ``torch.library`` op with a fake implementation, so ``torch.compile(fullgraph=True)`` traces
-through it. Importing this module without triton raises ``ImportError``.
+``torch.use_deterministic_algorithms`` is on). Registered as ``torch.library`` ops with fake implementations and
+autograd, so ``torch.compile(fullgraph=True)`` traces through them. Importing this module without triton raises
+``ImportError``.
 """
 
 from __future__ import annotations
@@ -24,38 +29,48 @@ from jaxtyping import Float
 from torch import Tensor
 
 from vmix._shapecheck import shapecheck
+from vmix.ops.selective_scan.triton import _adjoint_combine, _affine_combine, _softplus
 from vmix.ops.ss2d_core.composed import check_core_inputs
 
 __all__ = ["ss2d_core_fused"]
 
 _LOG2E = tl.constexpr(1.4426950408889634)
-# Launch shapes tried once per (length, channels, dt rank) on a GPU: more tokens per tile shortens each program's
-# serial walk, fewer channels per program gives more programs to hide it with.
+# Tokens per tile; also the spacing of the states the training forward keeps for the backward (4 bytes per 16
+# tokens of a channel and direction, a quarter of the float32 output's size).
+_BLOCK_L = 16
+# Launch shapes tried once per (batch, length, channels, dt rank) on a GPU: fewer channels per program gives more
+# programs to hide each program's serial walk with.
 _CONFIGS = [
-    triton.Config({"BLOCK_L": block_l, "BLOCK_E": block_e}, num_warps=warps)
-    for block_l, block_e, warps in [(16, 32, 4), (16, 64, 4), (32, 32, 4), (32, 64, 8), (64, 32, 8), (16, 16, 2)]
+    triton.Config({"BLOCK_E": block_e}, num_warps=warps) for block_e, warps in [(16, 2), (32, 2), (32, 4), (64, 4)]
 ]
 
 
 @triton.jit
-def _combine(a_left, b_left, a_right, b_right):
-    return a_left * a_right, a_right * b_left + b_right
+def _position(t, k, height, width, length):
+    """Row-major map position of step ``t`` of direction ``k``: 0 row-major, 1 column-major, 2 and 3 reversed."""
+    s = tl.where(k >= 2, length - 1 - t, t)
+    return tl.where(k % 2 == 1, (s % height) * width + s // height, s)
 
 
 @triton.jit
-def _softplus(x):
-    return tl.where(x > 20.0, x, tl.log(1.0 + tl.exp(x)))  # torch's threshold: x itself above 20
+def _delta(low, w, bias, F32_DOT: tl.constexpr, FAST: tl.constexpr):
+    """``(softplus(dt), sigmoid(dt))`` of ``dt = low · w + bias`` on a tile: ``(BLOCK_L, R_PAD) · (R_PAD, BLOCK_E)``."""
+    if F32_DOT:  # noqa: SIM108 (float32 inputs: full precision, not TF32)
+        dt = tl.dot(low.to(tl.float32), w.to(tl.float32), input_precision="ieee")
+    else:  # bf16 / fp16 operands, float32 sums, as autocast runs VMamba's dt_projs
+        dt = tl.dot(low, w)
+    return _softplus(dt + bias[None, :], FAST)
 
 
 @triton.jit
 def _fwd_kernel(
-    z_ptr, xdbl_ptr, w_ptr, bias_ptr, A_ptr, D_ptr, out_ptr,
-    batch, height, width, length, channels,
-    R: tl.constexpr, R_PAD: tl.constexpr, N: tl.constexpr, F32_DOT: tl.constexpr,
-    BLOCK_L: tl.constexpr, BLOCK_E: tl.constexpr,
+    z_ptr, xdbl_ptr, w_ptr, bias_ptr, A_ptr, D_ptr, out_ptr, state_ptr,
+    batch, height, width, length, channels, num_tiles,
+    R: tl.constexpr, R_PAD: tl.constexpr, N: tl.constexpr, F32_DOT: tl.constexpr, SAVE_STATES: tl.constexpr,
+    FAST: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_E: tl.constexpr,
 ):  # fmt: skip
     pid_e = tl.program_id(0)
-    k = tl.program_id(1)  # 0 row-major, 1 column-major, 2 and 3 the same reversed
+    k = tl.program_id(1)
     pid_b = tl.program_id(2).to(tl.int64)
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
     mask_e = offs_e < channels
@@ -70,66 +85,222 @@ def _fwd_kernel(
     w = tl.load(w_ptr + kc[None, :] * R + ranks[:, None], mask=(ranks[:, None] < R) & mask_e[None, :], other=0.0)
     bias = tl.load(bias_ptr + kc, mask=mask_e, other=0.0)
     Dv = tl.load(D_ptr + kc, mask=mask_e, other=0.0)
+    states = state_ptr + (pid_b * 4 + k) * num_tiles * channels + offs_e  # (batch, 4, tiles, E), d_state 1
     for n in tl.static_range(N):
         A2 = tl.load(A_ptr + kc * N + n, mask=mask_e, other=0.0) * _LOG2E
         h = tl.zeros((BLOCK_E,), tl.float32)
-        for start in tl.range(0, length, BLOCK_L):
-            t = start + steps
+        for tile in tl.range(0, num_tiles):
+            t = tile * BLOCK_L + steps
             mask_t = t < length
             mask = mask_t[:, None] & mask_e[None, :]
-            s = tl.where(k >= 2, length - 1 - t, t)
-            pos = tl.where(k % 2 == 1, (s % height) * width + s // height, s)  # map position of step t
-            cells = pos[:, None] * channels + offs_e[None, :]
+            cells = _position(t, k, height, width, length)[:, None] * channels + offs_e[None, :]
             u = tl.load(z_map + cells, mask=mask, other=0.0).to(tl.float32)
+            # Zero, not undefined, past the rank and the end: a product with a padded row must stay 0.
             low = tl.load(
                 seq + ranks[None, :] * length + t[:, None], mask=mask_t[:, None] & (ranks[None, :] < R), other=0.0
             )
-            if F32_DOT:  # noqa: SIM108 (float32 inputs: full precision, not TF32)
-                dt = tl.dot(low.to(tl.float32), w.to(tl.float32), input_precision="ieee")
-            else:  # bf16 / fp16 operands, float32 sums
-                dt = tl.dot(low, w)
-            delta = tl.where(mask, _softplus(dt + bias[None, :]), 0.0)  # past the end: decay 1, no input
+            delta, _ = _delta(low, w, bias, F32_DOT, FAST)
+            delta = tl.where(mask, delta, 0.0)  # past the end: decay 1, no input
             Bv = tl.load(seq + (R + n) * length + t, mask=mask_t, other=0.0).to(tl.float32)
             Cv = tl.load(seq + (R + N + n) * length + t, mask=mask_t, other=0.0).to(tl.float32)
             a = tl.exp2(delta * A2[None, :])
             b = delta * Bv[:, None] * u
             b = tl.where(steps[:, None] == 0, b + a * h[None, :], b)
-            _, hs = tl.associative_scan((a, b), axis=0, combine_fn=_combine)
+            _, hs = tl.associative_scan((a, b), axis=0, combine_fn=_affine_combine)
             y = Cv[:, None] * hs
             if n == 0:
                 y += Dv[None, :] * u
             tl.atomic_add(out_map + cells, y, mask=mask, sem="relaxed")
             h = tl.sum(tl.where(steps[:, None] == BLOCK_L - 1, hs, 0.0), axis=0)
+            if SAVE_STATES:
+                tl.store(states + tile * channels, h, mask=mask_e)
 
 
-# The batch is in the key because it sets how many programs share the GPU, and so which shape hides latency best.
-_fwd_tuned = triton.autotune(_CONFIGS, key=["batch", "length", "channels", "R"], reset_to_zero=["out_ptr"])(_fwd_kernel)
+@triton.jit
+def _bwd_kernel(
+    z_ptr, xdbl_ptr, w_ptr, bias_ptr, A_ptr, D_ptr, dout_ptr, state_ptr,
+    dz_ptr, dxdbl_ptr, dw_ptr, dbias_ptr, dA_ptr, dD_ptr,
+    batch, height, width, length, channels, num_tiles,
+    R: tl.constexpr, R_PAD: tl.constexpr, F32_DOT: tl.constexpr, FAST: tl.constexpr,
+    BLOCK_L: tl.constexpr, BLOCK_E: tl.constexpr,
+):  # fmt: skip
+    pid_e = tl.program_id(0)
+    k = tl.program_id(1)
+    pid_b = tl.program_id(2).to(tl.int64)
+    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    mask_e = offs_e < channels
+    steps = tl.arange(0, BLOCK_L)
+    ranks = tl.arange(0, R_PAD)
+    mask_r = ranks < R
+    J: tl.constexpr = R + 2
+    z_map = z_ptr + pid_b * length * channels
+    dz_map = dz_ptr + pid_b * length * channels
+    dout_map = dout_ptr + pid_b * length * channels
+    seq = xdbl_ptr + (pid_b * 4 + k) * J * length
+    dseq = dxdbl_ptr + (pid_b * 4 + k) * J * length
+    kc = k * channels + offs_e
+    w = tl.load(w_ptr + kc[None, :] * R + ranks[:, None], mask=mask_r[:, None] & mask_e[None, :], other=0.0)
+    bias = tl.load(bias_ptr + kc, mask=mask_e, other=0.0)
+    Dv = tl.load(D_ptr + kc, mask=mask_e, other=0.0)
+    A = tl.load(A_ptr + kc, mask=mask_e, other=0.0)
+    A2 = A * _LOG2E
+    states = state_ptr + (pid_b * 4 + k) * num_tiles * channels + offs_e
+    carry = tl.zeros((BLOCK_E,), tl.float32)  # a_{l+1} g_{l+1} at the tile's right edge
+    dW = tl.zeros((R_PAD, BLOCK_E), tl.float32)
+    dbias = tl.zeros((BLOCK_E,), tl.float32)
+    dA = tl.zeros((BLOCK_E,), tl.float32)
+    dD = tl.zeros((BLOCK_E,), tl.float32)
+    for i in tl.range(0, num_tiles):
+        tile = num_tiles - 1 - i
+        t = tile * BLOCK_L + steps
+        mask_t = t < length
+        mask = mask_t[:, None] & mask_e[None, :]
+        cells = _position(t, k, height, width, length)[:, None] * channels + offs_e[None, :]
+        u = tl.load(z_map + cells, mask=mask, other=0.0).to(tl.float32)
+        dy = tl.load(dout_map + cells, mask=mask, other=0.0).to(tl.float32)
+        low = tl.load(seq + ranks[None, :] * length + t[:, None], mask=mask_t[:, None] & mask_r[None, :], other=0.0)
+        delta, dsp = _delta(low, w, bias, F32_DOT, FAST)
+        delta = tl.where(mask, delta, 0.0)
+        Bv = tl.load(seq + R * length + t, mask=mask_t, other=0.0).to(tl.float32)
+        Cv = tl.load(seq + (R + 1) * length + t, mask=mask_t, other=0.0).to(tl.float32)
+        a = tl.exp2(delta * A2[None, :])
+        bu = Bv[:, None] * u
+        b = delta * bu
+        # The tile's states, recomputed from the state that enters it (kept by the forward).
+        h0 = tl.load(states + (tile - 1) * channels, mask=mask_e & (tile > 0), other=0.0)
+        _, h = tl.associative_scan(
+            (a, tl.where(steps[:, None] == 0, b + a * h0[None, :], b)), axis=0, combine_fn=_affine_combine
+        )
+        # Adjoint: g_l = C_l dy_l + a_{l+1} g_{l+1}, plus what flows in from the tile after this one.
+        _, p, acc = tl.associative_scan(
+            (tl.flip(a, 0), tl.full(a.shape, 1.0, tl.float32), tl.flip(Cv[:, None] * dy, 0)),
+            axis=0,
+            combine_fn=_adjoint_combine,
+        )
+        g = tl.flip(acc + p * carry[None, :], 0)
+        carry = tl.sum(tl.where(steps[:, None] == 0, a * g, 0.0), axis=0)
+        ah = h - b  # a_l h_{l-1}
+        gdt = g * delta
+        tl.atomic_add(dz_map + cells, gdt * Bv[:, None] + Dv[None, :] * dy, mask=mask, sem="relaxed")
+        # dΔ through b = Δ B u and through a = exp(Δ A), then through the softplus; zero past the end.
+        ddt = tl.where(mask, g * (bu + A[None, :] * ah) * dsp, 0.0)
+        if F32_DOT:
+            dlow = tl.dot(ddt, tl.trans(w.to(tl.float32)), input_precision="ieee")
+            dW += tl.dot(tl.trans(low.to(tl.float32)), ddt, input_precision="ieee")
+        else:
+            dlow = tl.dot(ddt.to(w.dtype), tl.trans(w))
+            dW += tl.dot(tl.trans(low), ddt.to(low.dtype))
+        tl.atomic_add(dseq + ranks[None, :] * length + t[:, None], dlow, mask=mask_t[:, None] & mask_r[None, :])
+        tl.atomic_add(dseq + R * length + t, tl.sum(tl.where(mask, gdt * u, 0.0), axis=1), mask=mask_t)
+        tl.atomic_add(dseq + (R + 1) * length + t, tl.sum(dy * h, axis=1), mask=mask_t)
+        dbias += tl.sum(ddt, axis=0)
+        dA += tl.sum(tl.where(mask, gdt * ah, 0.0), axis=0)
+        dD += tl.sum(dy * u, axis=0)
+    # Per-image partial sums of the parameter gradients, summed over the batch outside.
+    part = (pid_b * 4 + k) * channels + offs_e
+    tl.store(dw_ptr + part[None, :] * R + ranks[:, None], dW, mask=mask_r[:, None] & mask_e[None, :])
+    tl.store(dbias_ptr + part, dbias, mask=mask_e)
+    tl.store(dA_ptr + part, dA, mask=mask_e)
+    tl.store(dD_ptr + part, dD, mask=mask_e)
+
+
+# The batch is in the keys because it sets how many programs share the GPU, and so which shape hides latency best.
+_KEY = ["batch", "length", "channels", "R"]
+_fwd_tuned = triton.autotune(_CONFIGS, key=_KEY, reset_to_zero=["out_ptr"])(_fwd_kernel)
+_bwd_tuned = triton.autotune(_CONFIGS, key=_KEY, reset_to_zero=["dz_ptr", "dxdbl_ptr"])(_bwd_kernel)
+
+
+def _launch(tuned, kernel, grid_tail: tuple[int, int], channels: int, args: tuple, meta: dict) -> None:
+    """Run ``kernel`` with the autotuned launch shape, or a fixed one in Triton's CPU interpreter."""
+    if triton.knobs.runtime.interpret:  # nothing worth tuning on
+        kernel[(triton.cdiv(channels, 32), *grid_tail)](*args, **meta, FAST=False, BLOCK_L=_BLOCK_L, BLOCK_E=32)
+    else:
+        tuned[lambda cfg: (triton.cdiv(channels, cfg["BLOCK_E"]), *grid_tail)](
+            *args, **meta, FAST=True, BLOCK_L=_BLOCK_L
+        )
+
+
+def _dot_meta(x_dbl: Tensor, r: int) -> dict:
+    # Δ's projection as composed runs it: in x_dbl's dtype with a float32 sum (bf16 tensor cores under autocast).
+    # Triton's CPU interpreter gets 16-bit products wrong; there the operands, exact in float32, are widened.
+    f32_dot = x_dbl.dtype == torch.float32 or triton.knobs.runtime.interpret
+    return dict(R=r, R_PAD=max(16, triton.next_power_of_2(r)), F32_DOT=f32_dot)
+
+
+def _num_tiles(length: int) -> int:
+    return (length + _BLOCK_L - 1) // _BLOCK_L
 
 
 @torch.library.custom_op("vmix::ss2d_core_fwd", mutates_args=())
-def _core_fwd(z: Tensor, x_dbl: Tensor, dt_weight: Tensor, dt_bias: Tensor, A: Tensor, D: Tensor) -> Tensor:
+def _core_fwd(
+    z: Tensor, x_dbl: Tensor, dt_weight: Tensor, dt_bias: Tensor, A: Tensor, D: Tensor, save_states: bool
+) -> tuple[Tensor, Tensor]:
     b, height, width, e = z.shape
-    r = dt_weight.shape[2]
+    length = height * width
     out = torch.zeros(b, height, width, e, device=z.device, dtype=torch.float32)
+    states = torch.empty(b, 4, _num_tiles(length) if save_states else 0, e, device=z.device, dtype=torch.float32)
     args = (
         z.contiguous(), x_dbl.contiguous(), dt_weight.to(x_dbl.dtype).contiguous(), dt_bias.float().contiguous(),
-        A.float().contiguous(), D.float().contiguous(), out, b, height, width, height * width, e,
+        A.float().contiguous(), D.float().contiguous(), out, states if save_states else out,
+        b, height, width, length, e, _num_tiles(length),
     )  # fmt: skip
-    # Δ's projection as composed runs it: in x_dbl's dtype with a float32 sum (bf16 tensor cores under autocast).
-    # Triton's CPU interpreter gets 16-bit products wrong; there the operands, exact in float32, are widened.
-    interpret = triton.knobs.runtime.interpret
-    f32_dot = x_dbl.dtype == torch.float32 or interpret
-    meta = dict(R=r, R_PAD=max(16, triton.next_power_of_2(r)), N=A.shape[1], F32_DOT=f32_dot)
-    if interpret:  # nothing worth tuning on
-        _fwd_kernel[(triton.cdiv(e, 32), 4, b)](*args, **meta, BLOCK_L=16, BLOCK_E=32)
-    else:
-        _fwd_tuned[lambda cfg: (triton.cdiv(e, cfg["BLOCK_E"]), 4, b)](*args, **meta)
-    return out
+    # Without SAVE_STATES nothing is written to the state pointer; it gets `out` because an empty tensor's null
+    # pointer would fail Triton's check of its arguments at launch.
+    meta = dict(_dot_meta(x_dbl, dt_weight.shape[2]), N=A.shape[1], SAVE_STATES=save_states)
+    _launch(_fwd_tuned, _fwd_kernel, (4, b), e, args, meta)
+    return out, states
 
 
 @_core_fwd.register_fake
-def _(z, x_dbl, dt_weight, dt_bias, A, D):
-    return z.new_empty(z.shape, dtype=torch.float32)
+def _(z, x_dbl, dt_weight, dt_bias, A, D, save_states):
+    b, height, width, e = z.shape
+    tiles = _num_tiles(height * width) if save_states else 0
+    return z.new_empty(z.shape, dtype=torch.float32), z.new_empty(b, 4, tiles, e, dtype=torch.float32)
+
+
+@torch.library.custom_op("vmix::ss2d_core_bwd", mutates_args=())
+def _core_bwd(
+    dout: Tensor, z: Tensor, x_dbl: Tensor, dt_weight: Tensor, dt_bias: Tensor, A: Tensor, D: Tensor, states: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    b, height, width, e = z.shape
+    length, r = height * width, dt_weight.shape[2]
+    f32 = dict(device=z.device, dtype=torch.float32)
+    dz = torch.zeros(b, height, width, e, **f32)
+    dx_dbl = torch.zeros(x_dbl.shape, **f32)
+    dw = torch.empty(b, 4, e, r, **f32)
+    dbias, dA, dD = (torch.empty(b, 4, e, **f32) for _ in range(3))
+    args = (
+        z.contiguous(), x_dbl.contiguous(), dt_weight.to(x_dbl.dtype).contiguous(), dt_bias.float().contiguous(),
+        A.float().contiguous(), D.float().contiguous(), dout.float().contiguous(), states,
+        dz, dx_dbl, dw, dbias, dA, dD, b, height, width, length, e, _num_tiles(length),
+    )  # fmt: skip
+    _launch(_bwd_tuned, _bwd_kernel, (4, b), e, args, _dot_meta(x_dbl, r))
+    return (
+        dz.to(z.dtype),
+        dx_dbl.to(x_dbl.dtype),
+        dw.sum(0).to(dt_weight.dtype),
+        dbias.sum(0).to(dt_bias.dtype),
+        dA.sum(0).reshape(A.shape).to(A.dtype),
+        dD.sum(0).reshape(D.shape).to(D.dtype),
+    )
+
+
+@_core_bwd.register_fake
+def _(dout, z, x_dbl, dt_weight, dt_bias, A, D, states):
+    return tuple(t.new_empty(t.shape) for t in (z, x_dbl, dt_weight, dt_bias, A, D))
+
+
+def _setup_context(ctx, inputs, output):
+    z, x_dbl, dt_weight, dt_bias, A, D, _ = inputs
+    ctx.save_for_backward(z, x_dbl, dt_weight, dt_bias, A, D, output[1])
+
+
+def _backward(ctx, dout, _dstates):
+    z, x_dbl, dt_weight, dt_bias, A, D, states = ctx.saved_tensors
+    return (*_core_bwd(dout, z, x_dbl, dt_weight, dt_bias, A, D, states), None)
+
+
+_core_fwd.register_autograd(_backward, setup_context=_setup_context)
 
 
 @shapecheck
@@ -143,9 +314,10 @@ def ss2d_core_fused(
     *,
     scan_impl: str = "auto",
 ) -> Float[Tensor, "b h w e"]:
-    """SS2D's core in one Triton kernel, forward only (same meaning as the reference form).
+    """SS2D's core in Triton kernels, forward and backward (same meaning as the reference form).
 
-    For float32, float16 or bfloat16 inputs on a GPU; arithmetic, state and result are float32.
+    For float32, float16 or bfloat16 inputs on a GPU; arithmetic, state and result are float32, gradients come back
+    in their inputs' dtypes. Gradients need d_state 1 (VMamba's setting); inference takes any d_state.
 
     Args:
         z: the map after SS2D's convolution and SiLU, ``(batch, h, w, E)``.
@@ -160,7 +332,8 @@ def ss2d_core_fused(
         ``(batch, h, w, E)``, float32.
 
     Raises:
-        ValueError: for mismatched shapes, float64 inputs, or a call that needs gradients (use the composed form).
+        ValueError: for mismatched shapes, float64 inputs, tensors off the GPU, or gradients with d_state above 1
+            (use the composed form for those).
 
     Example:
         >>> # needs a GPU (or TRITON_INTERPRET=1 on the CPU)
@@ -174,6 +347,11 @@ def ss2d_core_fused(
     inputs = (z, x_dbl, dt_weight, dt_bias, A, D)
     if any(t.dtype == torch.float64 for t in inputs):
         raise ValueError("the fused SS2D core computes in float32; for float64 inputs use impl='composed'")
-    if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
-        raise ValueError("the fused SS2D core is forward-only; for training use impl='composed'")
-    return _core_fwd(*inputs)
+    save_states = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
+    if save_states and A.shape[1] != 1:
+        raise ValueError(
+            f"the fused SS2D core's backward takes d_state 1; got d_state {A.shape[1]} (use impl='composed' to train)"
+        )
+    if not z.is_cuda and not triton.knobs.runtime.interpret:
+        raise ValueError(f"the fused SS2D core runs on a GPU; got {z.device.type} tensors (use impl='composed')")
+    return _core_fwd(*inputs, save_states)[0]
