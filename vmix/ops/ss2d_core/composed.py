@@ -53,7 +53,7 @@ def _core(z, x_dbl, dt_weight, dt_bias, A, D, scan_impl: str) -> Tensor:
         B,
         C,
         D,
-        rearrange(dt_bias, "k e -> (k e)"),
+        dt_bias.flatten(),  # not einops: a Parameter here would add a type to its backend cache and recompile
         delta_softplus=True,
         impl=scan_impl,
         out_dtype=torch.promote_types(xs.dtype, torch.float32),
