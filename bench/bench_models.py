@@ -100,12 +100,14 @@ def build_vmix(spec: str) -> torch.nn.Module:
     return model
 
 
-def measure(model, args, device: torch.device, *, train: bool, compiled: bool) -> dict:
-    """img/s, peak GiB and first-step seconds of one model in one mode."""
+def measure(model, args, device: torch.device, *, train: bool, mode: str) -> dict:
+    """img/s, peak GiB and first-step seconds of one model in one mode (eager, compiled, regional)."""
     model = model.to(device).train(train)
     x = torch.randn(args.batch, 3, args.img_size, args.img_size, device=device)
     labels = torch.randint(0, 1000, (args.batch,), device=device)
-    run = torch.compile(model) if compiled else model
+    run = torch.compile(model) if mode == "compiled" else model
+    if mode == "regional":
+        model.compile_regions()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     if train:
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05, foreach=True)
@@ -133,7 +135,13 @@ def measure(model, args, device: torch.device, *, train: bool, compiled: bool) -
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="registered vmix models")
-    parser.add_argument("--modes", nargs="+", default=["eager", "compiled"], choices=["eager", "compiled"])
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["eager", "compiled"],
+        choices=["eager", "compiled", "regional"],
+        help="regional: Backbone.compile_regions (blocks of a stage share one compiled graph)",
+    )
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=15, help="timed steps per measurement")
@@ -166,7 +174,7 @@ def main(argv=None) -> int:
                 if ("train" if train else "infer") not in args.measure:
                     continue
                 torch.manual_seed(0)
-                result = measure(build(), args, device, train=train, compiled=mode == "compiled")
+                result = measure(build(), args, device, train=train, mode=mode)
                 row.update({f"{'train' if train else 'infer'}_{k}": v for k, v in result.items()})
             rows.append(row)
             print(json.dumps(row), flush=True)

@@ -1,8 +1,12 @@
-"""Every block kind (and one whole model) compiles with ``fullgraph=True`` on CPU and matches eager."""
+"""Every block kind (and one whole model, whole and by regions) compiles with ``fullgraph=True`` on CPU and matches
+eager."""
+
+import copy
 
 import pytest
 import torch
 
+import vmix
 from vmix.models import Backbone
 
 # (registered model, stage, block) holding each block kind / mixer pairing
@@ -44,3 +48,20 @@ def test_whole_model_compiles(shrink):
     compiled = torch.compile(model, fullgraph=True)
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.compile
+def test_compile_regions_shares_one_graph_among_a_stages_blocks():
+    # vmamba_pico has 11 blocks, each with its own drop-path rate; were the rate a guarded constant, each block
+    # would need its own graph, and past Dynamo's 8 per code object fullgraph=True fails.
+    torch.manual_seed(0)
+    model = vmix.create_model("vmamba_pico", drop_path_rate=0.2)
+    reference = copy.deepcopy(model).eval()
+    model.compile_regions(fullgraph=True, backend="eager")
+    x, labels = torch.randn(2, 3, 32, 32), torch.randint(0, 1000, (2,))
+    torch._dynamo.reset()
+    for stance in ("default", "fail_on_recompile"):
+        with torch.compiler.set_stance(stance):
+            torch.nn.functional.cross_entropy(model.train()(x), labels).backward()
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(x), reference(x))

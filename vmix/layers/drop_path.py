@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
@@ -33,16 +34,20 @@ class DropPath(nn.Module):
         if not 0.0 <= drop_prob <= 1.0:
             raise ValueError(f"drop_prob must be in [0, 1]; got {drop_prob}")
         self.drop_prob = float(drop_prob)
+        # Compiled code reads the rate from buffers and one bool, never from the float itself, which Dynamo would
+        # guard on: blocks that differ only in their rate then share one compiled graph.
+        keep = 1.0 - self.drop_prob
+        self.active = self.drop_prob > 0.0
+        self.register_buffer("keep_prob", torch.tensor(keep), persistent=False)
+        self.register_buffer("scale", torch.tensor(1.0 / keep if keep > 0.0 else 0.0), persistent=False)
 
     @shapecheck
     def forward(self, x: Float[Tensor, "b *rest"]) -> Float[Tensor, "b *rest"]:  # noqa: F821 (shape string)
         """Drop whole samples of ``x`` (first axis) in training mode; identity in eval mode."""
-        if self.drop_prob == 0.0 or not self.training:
+        if not (self.active and self.training):
             return x
-        keep = 1.0 - self.drop_prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        # With keep = 0 every sample is dropped; there is nothing to rescale.
-        return x * (mask / keep if keep > 0.0 else mask)
+        draw = torch.rand((x.shape[0],) + (1,) * (x.ndim - 1), device=x.device, dtype=self.keep_prob.dtype)
+        return x * (draw < self.keep_prob).to(x.dtype) * self.scale.to(x.dtype)  # scale 0 when all are dropped
 
     def extra_repr(self) -> str:
         return f"drop_prob={self.drop_prob:.3f}"

@@ -12,6 +12,8 @@ placement changes key names only. Stride-2 3×3 convolutions with padding 1 roun
 
 from __future__ import annotations
 
+import functools
+import types
 from collections.abc import Sequence
 
 import torch
@@ -237,6 +239,11 @@ class Stage(nn.Module):
 
 
 # -------------------------------------------------------------------------------------------------------- backbone
+def _call_module(module: nn.Module, forward, *args, **kwargs):
+    """What :meth:`Backbone.compile_regions` compiles: one module's forward, on a code object per region."""
+    return forward(module, *args, **kwargs)
+
+
 class Backbone(nn.Module):
     """Stem → four stages → head, built from a :class:`~vmix.models.configs.ModelConfig`.
 
@@ -321,6 +328,41 @@ class Backbone(nn.Module):
             self._init_weights(self.head.fc)
 
     # --------------------------------------------------------------------------------------------------- forward
+    def compile_regions(self, **compile_kwargs) -> None:
+        """Compile the model region by region, in place: the stem, the blocks, the downsamples and the head.
+
+        ``torch.compile(model)`` traces and compiles the whole unrolled model. Here the blocks of a stage share one
+        compiled graph (drop path reads its rate from buffers, so blocks that differ only in their rate trace
+        alike), so compilation costs about one block per stage and kind: the first training step of ``vmamba_pico``
+        on the CPU (64², batch 2, empty Inductor cache) took 164 s this way against 288 s for the whole model, and
+        the steps after it were no slower (0.17 s against 0.20 s). What is lost is fusion across a region's
+        boundary. Parameters, state dict and outputs are unchanged.
+
+        Args:
+            **compile_kwargs: passed to each ``torch.compile`` (``dynamic=False`` unless given: a block sees one
+                shape per stage).
+
+        Example:
+            >>> import vmix
+            >>> model = vmix.create_model("gconvnet_pico")
+            >>> model.compile_regions(backend="eager")
+            >>> model(torch.randn(1, 3, 64, 64)).shape
+            torch.Size([1, 1000])
+        """
+        compile_kwargs.setdefault("dynamic", False)
+        groups = {"stem": [self.stem]}
+        groups.update({f"stage{i + 1}_blocks": list(stage.blocks) for i, stage in enumerate(self.layers)})
+        groups["downsamples"] = [stage.downsample for stage in self.layers]
+        groups["head"] = [self.head] if hasattr(self, "head") else []
+        for name, group in groups.items():
+            # Dynamo keeps at most 8 graphs per code object: one code object per group (a stage's blocks: train
+            # with and without drop path, eval) keeps every stage within it, however many stages share a class.
+            code = _call_module.__code__.replace(co_name=name, co_qualname=name)
+            compiled = torch.compile(types.FunctionType(code, _call_module.__globals__, name), **compile_kwargs)
+            for module in group:
+                if not isinstance(module, nn.Identity):
+                    module.forward = functools.partial(compiled, module, type(module).forward)
+
     def _check_input(self, x: Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.config.in_chans:
             raise ValueError(
