@@ -133,6 +133,11 @@ def test_unknown_model_name(fast_config):
         train(fast_config(model="vmamba_pic"))
 
 
+def test_compiling_by_regions_needs_a_backbone(fast_config):
+    with pytest.raises(ValueError, match="--compile-mode regions needs a vmix Backbone; got Toy"):
+        train(fast_config(compile=True, compile_mode="regions"), model=Toy())
+
+
 def test_resuming_another_models_checkpoint_is_refused(fast_config, tmp_path):
     train(fast_config(max_steps=1, output=str(tmp_path / "a")), model=Toy())
     with pytest.raises(ValueError, match="from model 'toy', not 'other'"):

@@ -76,6 +76,12 @@ class TrainConfig:
     device: str = _f("auto", "auto, cpu, cuda or cuda:N (under torchrun each rank takes its local GPU)")
     amp: bool = _f(True, "bf16 autocast on CUDA (the CPU runs in float32)")
     compile: bool = _f(False, "torch.compile the model")
+    compile_mode: str = _f(
+        "model",
+        "what --compile compiles: the whole model, or its regions (Backbone.compile_regions: a stage's blocks share "
+        "one graph, faster to compile)",
+        choices=("model", "regions"),
+    )
     seed: int = _f(0, "random seed (data order, augmentation, initialization)")
     log_every: int = _f(10, "write a step line to metrics.jsonl every N steps")
     save_every: int = _f(1000, "write last.pt every N steps (also at each epoch end and at the end)")

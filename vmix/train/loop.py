@@ -377,10 +377,16 @@ def train(cfg: TrainConfig, *, model: nn.Module | None = None, data: ImageSplits
         }
         (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
 
+    if cfg.compile and cfg.compile_mode == "regions":
+        if not hasattr(model, "compile_regions"):
+            raise ValueError(
+                f"--compile-mode regions needs a vmix Backbone; got {type(model).__name__} (use --compile-mode model)"
+            )
+        model.compile_regions()  # in place, before DDP wraps it; the EMA copy above stays eager
     net = model
     if dist.distributed:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-    if cfg.compile:
+    if cfg.compile and cfg.compile_mode == "model":
         net = torch.compile(net)
 
     def checkpoint(*names: str) -> None:
