@@ -7,7 +7,7 @@
 #   env         GPU, torch / triton / timm versions, and which optional packages import
 #   check       pytest -m gpu: the Triton scan, every fast form eager and compiled, attention, every *_tiny model
 #   scan        bench/bench_selective_scan.py: correctness against float64, then timing at VMamba-Tiny's stages
-#   core        bench/bench_ss2d_core.py: the fused SS2D core's forward against the composed form, at the four stages
+#   core        bench/bench_ss2d_core.py: the fused SS2D core against the composed form (forward, forward + backward)
 #   loader      bench/bench_loader.py: the training recipe's loader img/s with 16 workers (Imagenette at 112² and 224²)
 #   models      bench/bench_models.py: the *_tiny models' training / inference img/s against timm's convnext_tiny
 #   attention   bench/bench_attention.py: attention(impl="auto") against SDPA's backends and FlexAttention
@@ -50,7 +50,7 @@ PY
       timeout 200 python3 bench/bench_selective_scan.py --out "$out/scan" --budget-s 120 | tail -30
       ;;
     core)
-      timeout 150 python3 bench/bench_ss2d_core.py --out "$out/core" | tail -20
+      timeout 300 python3 bench/bench_ss2d_core.py --out "$out/core" | tail -20
       ;;
     loader)
       for size in 112 224; do
