@@ -100,11 +100,14 @@ def build_vmix(spec: str) -> torch.nn.Module:
     return model
 
 
-def measure(model, args, device: torch.device, *, train: bool, mode: str) -> dict:
-    """img/s, peak GiB and first-step seconds of one model in one mode (eager, compiled, regional)."""
+def measure(
+    model, batch: int, size: tuple[int, int], steps: int, device: torch.device, *, train: bool, mode: str
+) -> dict:
+    """img/s, peak GiB and first-step seconds of one model at one input size in one mode (eager, compiled,
+    regional)."""
     model = model.to(device).train(train)
-    x = torch.randn(args.batch, 3, args.img_size, args.img_size, device=device)
-    labels = torch.randint(0, 1000, (args.batch,), device=device)
+    x = torch.randn(batch, 3, *size, device=device)
+    labels = torch.randint(0, 1000, (batch,), device=device)
     run = torch.compile(model) if mode == "compiled" else model
     if mode == "regional":
         model.compile_regions()
@@ -127,9 +130,9 @@ def measure(model, args, device: torch.device, *, train: bool, mode: str) -> dic
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    first, times = _timed_steps(step, args.steps, device)
+    first, times = _timed_steps(step, steps, device)
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
-    return {"img_per_s": args.batch / statistics.median(times), "peak_gib": peak, "first_s": first}
+    return {"img_per_s": batch / statistics.median(times), "peak_gib": peak, "first_s": first}
 
 
 def main(argv=None) -> int:
@@ -174,7 +177,8 @@ def main(argv=None) -> int:
                 if ("train" if train else "infer") not in args.measure:
                     continue
                 torch.manual_seed(0)
-                result = measure(build(), args, device, train=train, mode=mode)
+                size = (args.img_size, args.img_size)
+                result = measure(build(), args.batch, size, args.steps, device, train=train, mode=mode)
                 row.update({f"{'train' if train else 'infer'}_{k}": v for k, v in result.items()})
             rows.append(row)
             print(json.dumps(row), flush=True)

@@ -2,7 +2,8 @@
 # The GPU checks and benchmarks, in one call on a CUDA machine, each part under its own time limit so that a slow
 # part cannot starve the rest; every part writes its log and figures under OUT_DIR.
 #
-#   bash bench/gpu_run.sh OUT_DIR [env] [check] [scan] [core] [loader] [models] [attention] [profile] [imagenette EPOCHS]
+#   bash bench/gpu_run.sh OUT_DIR [env] [check] [scan] [core] [loader] [models] [resolution] [attention] [profile]
+#                         [imagenette EPOCHS]
 #
 #   env         GPU, torch / triton / timm versions, and which optional packages import
 #   check       pytest -m gpu: the Triton scan, every fast form eager and compiled, attention, every *_tiny model
@@ -10,11 +11,13 @@
 #   core        bench/bench_ss2d_core.py: the fused SS2D core against the composed form (forward, forward + backward)
 #   loader      bench/bench_loader.py: the training recipe's loader img/s with 16 workers (Imagenette at 112² and 224²)
 #   models      bench/bench_models.py: the *_tiny models' training / inference img/s against timm's convnext_tiny
+#   resolution  bench/bench_resolution.py: img/s and memory from 224² to 800×1333 against a ViT (SS2D's linear cost)
 #   attention   bench/bench_attention.py: attention(impl="auto") against SDPA's backends and FlexAttention
 #   profile     bench/profile_model.py: kernel time per step of vmamba_tiny, compiled, training and inference
 #   imagenette  vmamba_pico, gconvnet_pico, vssd_micro and vmamba_hybrid1_pico trained on Imagenette side by side
 #
-# CHECK_TESTS narrows the check to some test files; DEADLINE_S (seconds from the start) bounds the models and imagenette parts, which take what time is left.
+# CHECK_TESTS narrows the check to some test files; DEADLINE_S (seconds from the start) bounds the models,
+# resolution and imagenette parts, which take what time is left.
 # Imagenette is read from .data/imagenette2 (an ImageFolder, or .data/imagenette2.tar.gz holding one).
 set -u
 out=${1:?usage: bench/gpu_run.sh OUT_DIR PART...}
@@ -62,6 +65,10 @@ PY
       timeout "${MODELS_TIMEOUT:-$((${DEADLINE_S:-900} - SECONDS))}" python3 bench/bench_models.py --out "$out/models" --steps 15 \
         --models ${MODELS:-vmamba_tiny gconvnet_tiny vssd_tiny mambaout_tiny} --modes ${MODES:-eager compiled} \
         --baselines ${BASELINES:-convnext_tiny mambaout_tiny} --measure ${MEASURE:-train infer}
+      ;;
+    resolution)
+      timeout "${MODELS_TIMEOUT:-$((${DEADLINE_S:-900} - SECONDS))}" python3 bench/bench_resolution.py \
+        --out "$out/resolution" --models ${MODELS:-vmamba_tiny vssd_tiny gconvnet_tiny mambaout_tiny} | tail -20
       ;;
     attention)
       timeout 300 python3 bench/bench_attention.py --out "$out/attention" | tail -30
