@@ -53,6 +53,13 @@ def _position(t, k, height, width, length):
 
 
 @triton.jit
+def _program(channels, BLOCK_E: tl.constexpr):
+    """This program's direction, image and channels (with their mask), on a grid of (channel blocks, 4, batch)."""
+    offs_e = tl.program_id(0) * BLOCK_E + tl.arange(0, BLOCK_E)
+    return tl.program_id(1), tl.program_id(2).to(tl.int64), offs_e, offs_e < channels
+
+
+@triton.jit
 def _delta(low, w, bias, F32_DOT: tl.constexpr, FAST: tl.constexpr):
     """``(softplus(dt), sigmoid(dt))`` of ``dt = low · w + bias`` on a tile: ``(BLOCK_L, R_PAD) · (R_PAD, BLOCK_E)``."""
     if F32_DOT:  # noqa: SIM108 (float32 inputs: full precision, not TF32)
@@ -69,11 +76,7 @@ def _fwd_kernel(
     R: tl.constexpr, R_PAD: tl.constexpr, N: tl.constexpr, F32_DOT: tl.constexpr, SAVE_STATES: tl.constexpr,
     FAST: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_E: tl.constexpr,
 ):  # fmt: skip
-    pid_e = tl.program_id(0)
-    k = tl.program_id(1)
-    pid_b = tl.program_id(2).to(tl.int64)
-    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
-    mask_e = offs_e < channels
+    k, pid_b, offs_e, mask_e = _program(channels, BLOCK_E)
     steps = tl.arange(0, BLOCK_L)
     ranks = tl.arange(0, R_PAD)
     J: tl.constexpr = R + 2 * N
@@ -124,11 +127,7 @@ def _bwd_kernel(
     R: tl.constexpr, R_PAD: tl.constexpr, F32_DOT: tl.constexpr, FAST: tl.constexpr,
     BLOCK_L: tl.constexpr, BLOCK_E: tl.constexpr,
 ):  # fmt: skip
-    pid_e = tl.program_id(0)
-    k = tl.program_id(1)
-    pid_b = tl.program_id(2).to(tl.int64)
-    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
-    mask_e = offs_e < channels
+    k, pid_b, offs_e, mask_e = _program(channels, BLOCK_E)
     steps = tl.arange(0, BLOCK_L)
     ranks = tl.arange(0, R_PAD)
     mask_r = ranks < R
