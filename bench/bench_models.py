@@ -100,6 +100,31 @@ def build_vmix(spec: str) -> torch.nn.Module:
     return model
 
 
+def make_step(model, run, x: torch.Tensor, labels: torch.Tensor, *, train: bool):
+    """One step as every bench here times it, under bf16 autocast on CUDA: ``run(x)`` alone without gradients, or
+    the training step (``zero_grad(set_to_none)``, forward + cross-entropy, backward, AdamW on ``model``'s
+    parameters)."""
+    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda")
+    if not train:
+
+        @torch.no_grad()
+        def infer():
+            with autocast:
+                run(x)
+
+        return infer
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05, foreach=True)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with autocast:
+            loss = torch.nn.functional.cross_entropy(run(x), labels)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
 def measure(
     model, batch: int, size: tuple[int, int], steps: int, device: torch.device, *, train: bool, mode: str
 ) -> dict:
@@ -111,23 +136,7 @@ def measure(
     run = torch.compile(model) if mode == "compiled" else model
     if mode == "regional":
         model.compile_regions()
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    if train:
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05, foreach=True)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            with autocast:
-                loss = torch.nn.functional.cross_entropy(run(x), labels)
-            loss.backward()
-            opt.step()
-    else:
-
-        @torch.no_grad()
-        def step():
-            with autocast:
-                run(x)
-
+    step = make_step(model, run, x, labels, train=train)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     first, times = _timed_steps(step, steps, device)

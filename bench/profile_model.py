@@ -31,6 +31,9 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_models import make_step  # noqa: E402
 
 import vmix  # noqa: E402
 
@@ -62,30 +65,11 @@ def kind_of(name: str) -> str:
     return "other"
 
 
-def make_step(model, args, device: torch.device):
+def build_step(model, args, device: torch.device):
     x = torch.randn(args.batch, 3, args.img_size, args.img_size, device=device)
     labels = torch.randint(0, 1000, (args.batch,), device=device)
-    run = torch.compile(model) if args.compile else model
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    if args.mode == "infer":
-        model.eval()
-
-        @torch.no_grad()
-        def step():
-            with autocast:
-                run(x)
-
-        return step
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05, foreach=True)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        with autocast:
-            loss = torch.nn.functional.cross_entropy(run(x), labels)
-        loss.backward()
-        opt.step()
-
-    return step
+    model.train(args.mode == "train")
+    return make_step(model, torch.compile(model) if args.compile else model, x, labels, train=args.mode == "train")
 
 
 def kernel_times(prof, device: torch.device) -> dict[str, tuple[float, int]]:
@@ -141,7 +125,7 @@ def main(argv=None) -> int:
 
     torch.manual_seed(0)
     model = vmix.create_model(args.model).to(device)
-    step = make_step(model, args, device)
+    step = build_step(model, args, device)
     for _ in range(args.warmup):
         step()
     if device.type == "cuda":

@@ -74,16 +74,16 @@ def ss2d_core(
     """
     if impl not in IMPLS:
         raise ValueError(f"unknown impl {impl!r}; expected one of {IMPLS}")
+    inputs = (z, x_dbl, dt_weight, dt_bias, A, D)
     if impl == "reference":
-        return ss2d_core_reference(z, x_dbl, dt_weight, dt_bias, A, D)
+        return ss2d_core_reference(*inputs)
     if impl == "fused":
         if ss2d_core_fused is None:
             raise ImportError("impl='fused' needs triton (pip install triton, on a machine with a GPU)")
-        return ss2d_core_fused(z, x_dbl, dt_weight, dt_bias, A, D)
-    inputs = (z, x_dbl, dt_weight, dt_bias, A, D)
+        return ss2d_core_fused(*inputs)
     if impl == "auto" and scan_impl == "auto" and _fused_applies(inputs):
         return ss2d_core_fused(*inputs)
-    return ss2d_core_composed(z, x_dbl, dt_weight, dt_bias, A, D, scan_impl=scan_impl)
+    return ss2d_core_composed(*inputs, scan_impl=scan_impl)
 
 
 def _fused_applies(inputs: tuple[Tensor, ...]) -> bool:

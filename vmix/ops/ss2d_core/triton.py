@@ -226,6 +226,14 @@ def _dot_meta(x_dbl: Tensor, r: int) -> dict:
     return dict(R=r, R_PAD=max(16, triton.next_power_of_2(r)), F32_DOT=f32_dot)
 
 
+def _operands(z: Tensor, x_dbl: Tensor, dt_weight: Tensor, dt_bias: Tensor, A: Tensor, D: Tensor) -> tuple:
+    """The core's inputs as both kernels read them: contiguous, the Δ weights in ``x_dbl``'s dtype, the rest float32."""
+    return (
+        z.contiguous(), x_dbl.contiguous(), dt_weight.to(x_dbl.dtype).contiguous(), dt_bias.float().contiguous(),
+        A.float().contiguous(), D.float().contiguous(),
+    )  # fmt: skip
+
+
 def _num_tiles(length: int) -> int:
     return (length + _BLOCK_L - 1) // _BLOCK_L
 
@@ -239,8 +247,7 @@ def _core_fwd(
     out = torch.zeros(b, height, width, e, device=z.device, dtype=torch.float32)
     states = torch.empty(b, 4, _num_tiles(length) if save_states else 0, e, device=z.device, dtype=torch.float32)
     args = (
-        z.contiguous(), x_dbl.contiguous(), dt_weight.to(x_dbl.dtype).contiguous(), dt_bias.float().contiguous(),
-        A.float().contiguous(), D.float().contiguous(), out, states if save_states else out,
+        *_operands(z, x_dbl, dt_weight, dt_bias, A, D), out, states if save_states else out,
         b, height, width, length, e, _num_tiles(length),
     )  # fmt: skip
     # Without SAVE_STATES nothing is written to the state pointer; it gets `out` because an empty tensor's null
@@ -269,8 +276,7 @@ def _core_bwd(
     dw = torch.empty(b, 4, e, r, **f32)
     dbias, dA, dD = (torch.empty(b, 4, e, **f32) for _ in range(3))
     args = (
-        z.contiguous(), x_dbl.contiguous(), dt_weight.to(x_dbl.dtype).contiguous(), dt_bias.float().contiguous(),
-        A.float().contiguous(), D.float().contiguous(), dout.float().contiguous(), states,
+        *_operands(z, x_dbl, dt_weight, dt_bias, A, D), dout.float().contiguous(), states,
         dz, dx_dbl, dw, dbias, dA, dD, b, height, width, length, e, _num_tiles(length),
     )  # fmt: skip
     _launch(_bwd_tuned, _bwd_kernel, (4, b), e, args, _dot_meta(x_dbl, r))
