@@ -148,11 +148,31 @@ class ResumableSampler(Sampler):
 def _defer_sigterm(worker_id: int) -> None:
     # A scheduler's SIGTERM reaches the whole process group. The training process answers it by finishing the step
     # and writing a checkpoint, which needs its workers alive until then, so a worker lets the first SIGTERM pass;
-    # a second one (the parent's terminate() of a worker that did not stop when asked) ends it.
+    # a second one (the parent's terminate() of a worker that did not stop when asked) ends it. The worker was
+    # forked with SIGTERM blocked (_Loader.__iter__), so one sent before this handler existed is delivered now.
     def first(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     signal.signal(signal.SIGTERM, first)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+class _Loader(DataLoader):
+    """A ``DataLoader`` that starts its workers with SIGTERM blocked.
+
+    Between a worker's fork and its ``worker_init_fn`` a SIGTERM would kill it with the default action (seen when a
+    preemption landed just as the validation loader started its workers). The parent's pending SIGTERM, if any,
+    reaches it when the mask is restored.
+    """
+
+    def __iter__(self):
+        if self.num_workers == 0:
+            return super().__iter__()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            return super().__iter__()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def close_loader(loader: DataLoader) -> None:
@@ -195,7 +215,7 @@ def build_loader(
         >>> x.shape, y.shape
         (torch.Size([3, 4, 4]), torch.Size([3]))
     """
-    return DataLoader(
+    return _Loader(
         dataset,
         batch_size=sampler.batch_size,
         sampler=sampler,
