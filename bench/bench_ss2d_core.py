@@ -75,6 +75,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     # Static shapes: after a second stage's shapes Dynamo would otherwise recompile with dynamic sizes, which is
     # not what a model (four stages, four static graphs) runs.
+    # Each stage, batch and grad mode is its own static graph (12 here), past Dynamo's default 8 per function.
+    torch._dynamo.config.recompile_limit = 32
     composed = torch.compile(ss2d_core_composed, fullgraph=True, dynamic=False)
     forms = {"composed (compiled)": composed, "fused": ss2d_core_fused}
 

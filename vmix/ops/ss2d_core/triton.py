@@ -60,6 +60,27 @@ def _program(channels, BLOCK_E: tl.constexpr):
 
 
 @triton.jit
+def _tile(tile, k, height, width, length, channels, offs_e, mask_e, BLOCK_L: tl.constexpr):
+    """Steps of ``tile`` along direction ``k``, their masks (false outside the map: a tile before the first or past
+    the last is all masked) and their map cells."""
+    t = tile * BLOCK_L + tl.arange(0, BLOCK_L)
+    mask_t = (t >= 0) & (t < length)
+    cells = _position(t, k, height, width, length)[:, None] * channels + offs_e[None, :]
+    return t, mask_t, mask_t[:, None] & mask_e[None, :], cells
+
+
+@triton.jit
+def _load_seq(seq, t, mask_t, length, R: tl.constexpr, R_PAD: tl.constexpr, row_b, row_c):
+    """A tile's ``dt_low`` ``(BLOCK_L, R_PAD)`` (zero past the rank: a product with a padded row must stay 0) and
+    its ``B``, ``C`` rows in float32."""
+    ranks = tl.arange(0, R_PAD)
+    low = tl.load(seq + ranks[None, :] * length + t[:, None], mask=mask_t[:, None] & (ranks[None, :] < R), other=0.0)
+    Bv = tl.load(seq + row_b * length + t, mask=mask_t, other=0.0).to(tl.float32)
+    Cv = tl.load(seq + row_c * length + t, mask=mask_t, other=0.0).to(tl.float32)
+    return low, Bv, Cv
+
+
+@triton.jit
 def _delta(low, w, bias, F32_DOT: tl.constexpr, FAST: tl.constexpr):
     """``(softplus(dt), sigmoid(dt))`` of ``dt = low · w + bias`` on a tile: ``(BLOCK_L, R_PAD) · (R_PAD, BLOCK_E)``."""
     if F32_DOT:  # noqa: SIM108 (float32 inputs: full precision, not TF32)
@@ -92,31 +113,31 @@ def _fwd_kernel(
     for n in tl.static_range(N):
         A2 = tl.load(A_ptr + kc * N + n, mask=mask_e, other=0.0) * _LOG2E
         h = tl.zeros((BLOCK_E,), tl.float32)
+        # Each tile's inputs are loaded one iteration ahead: the walk is serial, and the loads' latency, not the
+        # bytes, is what bounds it.
+        t, mask_t, mask, cells = _tile(0, k, height, width, length, channels, offs_e, mask_e, BLOCK_L)
+        u = tl.load(z_map + cells, mask=mask, other=0.0)
+        low, Bv, Cv = _load_seq(seq, t, mask_t, length, R, R_PAD, R + n, R + N + n)
         for tile in tl.range(0, num_tiles):
-            t = tile * BLOCK_L + steps
-            mask_t = t < length
-            mask = mask_t[:, None] & mask_e[None, :]
-            cells = _position(t, k, height, width, length)[:, None] * channels + offs_e[None, :]
-            u = tl.load(z_map + cells, mask=mask, other=0.0).to(tl.float32)
-            # Zero, not undefined, past the rank and the end: a product with a padded row must stay 0.
-            low = tl.load(
-                seq + ranks[None, :] * length + t[:, None], mask=mask_t[:, None] & (ranks[None, :] < R), other=0.0
-            )
+            t1, mask_t1, mask1, cells1 = _tile(tile + 1, k, height, width, length, channels, offs_e, mask_e, BLOCK_L)
+            u1 = tl.load(z_map + cells1, mask=mask1, other=0.0)
+            low1, Bv1, Cv1 = _load_seq(seq, t1, mask_t1, length, R, R_PAD, R + n, R + N + n)
+
+            uf = u.to(tl.float32)
             delta, _ = _delta(low, w, bias, F32_DOT, FAST)
             delta = tl.where(mask, delta, 0.0)  # past the end: decay 1, no input
-            Bv = tl.load(seq + (R + n) * length + t, mask=mask_t, other=0.0).to(tl.float32)
-            Cv = tl.load(seq + (R + N + n) * length + t, mask=mask_t, other=0.0).to(tl.float32)
             a = tl.exp2(delta * A2[None, :])
-            b = delta * Bv[:, None] * u
+            b = delta * Bv[:, None] * uf
             b = tl.where(steps[:, None] == 0, b + a * h[None, :], b)
             _, hs = tl.associative_scan((a, b), axis=0, combine_fn=_affine_combine)
             y = Cv[:, None] * hs
             if n == 0:
-                y += Dv[None, :] * u
+                y += Dv[None, :] * uf
             tl.atomic_add(out_map + cells, y, mask=mask, sem="relaxed")
             h = tl.sum(tl.where(steps[:, None] == BLOCK_L - 1, hs, 0.0), axis=0)
             if SAVE_STATES:
                 tl.store(states + tile * channels, h, mask=mask_e)
+            mask, cells, u, low, Bv, Cv = mask1, cells1, u1, low1, Bv1, Cv1
 
 
 @triton.jit
@@ -149,30 +170,34 @@ def _bwd_kernel(
     dbias = tl.zeros((BLOCK_E,), tl.float32)
     dA = tl.zeros((BLOCK_E,), tl.float32)
     dD = tl.zeros((BLOCK_E,), tl.float32)
+    # Loads one iteration ahead, as in the forward.
+    tile = num_tiles - 1
+    t, mask_t, mask, cells = _tile(tile, k, height, width, length, channels, offs_e, mask_e, BLOCK_L)
+    u = tl.load(z_map + cells, mask=mask, other=0.0)
+    dy = tl.load(dout_map + cells, mask=mask, other=0.0)
+    low, Bv, Cv = _load_seq(seq, t, mask_t, length, R, R_PAD, R, R + 1)
+    h0 = tl.load(states + (tile - 1) * channels, mask=mask_e & (tile > 0), other=0.0)
     for i in tl.range(0, num_tiles):
-        tile = num_tiles - 1 - i
-        t = tile * BLOCK_L + steps
-        mask_t = t < length
-        mask = mask_t[:, None] & mask_e[None, :]
-        cells = _position(t, k, height, width, length)[:, None] * channels + offs_e[None, :]
-        u = tl.load(z_map + cells, mask=mask, other=0.0).to(tl.float32)
-        dy = tl.load(dout_map + cells, mask=mask, other=0.0).to(tl.float32)
-        low = tl.load(seq + ranks[None, :] * length + t[:, None], mask=mask_t[:, None] & mask_r[None, :], other=0.0)
+        tile = num_tiles - 2 - i  # the next one; -1 past the start, all masked
+        t1, mask_t1, mask1, cells1 = _tile(tile, k, height, width, length, channels, offs_e, mask_e, BLOCK_L)
+        u1 = tl.load(z_map + cells1, mask=mask1, other=0.0)
+        dy1 = tl.load(dout_map + cells1, mask=mask1, other=0.0)
+        low1, Bv1, Cv1 = _load_seq(seq, t1, mask_t1, length, R, R_PAD, R, R + 1)
+        h01 = tl.load(states + (tile - 1) * channels, mask=mask_e & (tile > 0), other=0.0)
+
+        uf, dyf = u.to(tl.float32), dy.to(tl.float32)
         delta, dsp = _delta(low, w, bias, F32_DOT, FAST)
         delta = tl.where(mask, delta, 0.0)
-        Bv = tl.load(seq + R * length + t, mask=mask_t, other=0.0).to(tl.float32)
-        Cv = tl.load(seq + (R + 1) * length + t, mask=mask_t, other=0.0).to(tl.float32)
         a = tl.exp2(delta * A2[None, :])
-        bu = Bv[:, None] * u
+        bu = Bv[:, None] * uf
         b = delta * bu
         # The tile's states, recomputed from the state that enters it (kept by the forward).
-        h0 = tl.load(states + (tile - 1) * channels, mask=mask_e & (tile > 0), other=0.0)
         _, h = tl.associative_scan(
             (a, tl.where(steps[:, None] == 0, b + a * h0[None, :], b)), axis=0, combine_fn=_affine_combine
         )
         # Adjoint: g_l = C_l dy_l + a_{l+1} g_{l+1}, plus what flows in from the tile after this one.
         _, p, acc = tl.associative_scan(
-            (tl.flip(a, 0), tl.full(a.shape, 1.0, tl.float32), tl.flip(Cv[:, None] * dy, 0)),
+            (tl.flip(a, 0), tl.full(a.shape, 1.0, tl.float32), tl.flip(Cv[:, None] * dyf, 0)),
             axis=0,
             combine_fn=_adjoint_combine,
         )
@@ -180,7 +205,7 @@ def _bwd_kernel(
         carry = tl.sum(tl.where(steps[:, None] == 0, a * g, 0.0), axis=0)
         ah = h - b  # a_l h_{l-1}
         gdt = g * delta
-        tl.atomic_add(dz_map + cells, gdt * Bv[:, None] + Dv[None, :] * dy, mask=mask, sem="relaxed")
+        tl.atomic_add(dz_map + cells, gdt * Bv[:, None] + Dv[None, :] * dyf, mask=mask, sem="relaxed")
         # dΔ through b = Δ B u and through a = exp(Δ A), then through the softplus; zero past the end.
         ddt = tl.where(mask, g * (bu + A[None, :] * ah) * dsp, 0.0)
         if F32_DOT:
@@ -189,12 +214,14 @@ def _bwd_kernel(
         else:
             dlow = tl.dot(ddt.to(w.dtype), tl.trans(w))
             dW += tl.dot(tl.trans(low), ddt.to(low.dtype))
-        tl.atomic_add(dseq + ranks[None, :] * length + t[:, None], dlow, mask=mask_t[:, None] & mask_r[None, :])
-        tl.atomic_add(dseq + R * length + t, tl.sum(tl.where(mask, gdt * u, 0.0), axis=1), mask=mask_t)
-        tl.atomic_add(dseq + (R + 1) * length + t, tl.sum(dy * h, axis=1), mask=mask_t)
+        dlow_at = dseq + ranks[None, :] * length + t[:, None]
+        tl.atomic_add(dlow_at, dlow, mask=mask_t[:, None] & mask_r[None, :], sem="relaxed")
+        tl.atomic_add(dseq + R * length + t, tl.sum(tl.where(mask, gdt * uf, 0.0), axis=1), mask=mask_t, sem="relaxed")
+        tl.atomic_add(dseq + (R + 1) * length + t, tl.sum(dyf * h, axis=1), mask=mask_t, sem="relaxed")
         dbias += tl.sum(ddt, axis=0)
         dA += tl.sum(tl.where(mask, gdt * ah, 0.0), axis=0)
-        dD += tl.sum(dy * u, axis=0)
+        dD += tl.sum(dyf * uf, axis=0)
+        t, mask_t, mask, cells, u, dy, low, Bv, Cv, h0 = t1, mask_t1, mask1, cells1, u1, dy1, low1, Bv1, Cv1, h01
     # Per-image partial sums of the parameter gradients, summed over the batch outside.
     part = (pid_b * 4 + k) * channels + offs_e
     tl.store(dw_ptr + part[None, :] * R + ranks[:, None], dW, mask=mask_r[:, None] & mask_e[None, :])
