@@ -16,8 +16,8 @@ Run on a CUDA machine from the repository root::
     python bench/bench_models.py --models vmamba_tiny vmamba_tiny@composed --measure infer  # the fused core's gain
 
 A model name with ``@composed`` runs its SS2D layers on the composed core (``scan_impl="triton"``), and one with
-``@fused`` on the fused core for training too (``scan_impl="fused"``), instead of what ``scan_impl="auto"`` picks
-(the fused core for inference on a GPU, the composed one for training).
+``@fused`` on the fused core (``scan_impl="fused"``), instead of what ``scan_impl="auto"`` picks (the fused core on
+a GPU, for training too at d_state 1).
 
 A CPU smoke run of the script itself (no timing meaning)::
 

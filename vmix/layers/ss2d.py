@@ -53,8 +53,8 @@ class SS2D(nn.Module):
         dt_init_floor: lower clamp of the initial step sizes.
         scan_impl: form of the selective scan (``"auto"``, ``"chunked"``, ``"reference"``, ``"triton"``);
             ``"reference"`` also takes the reference cross-scan and cross-merge, giving the layer's definition;
-            ``"auto"`` runs inference on a GPU through the fused SS2D core (:func:`~vmix.ops.ss2d_core.ss2d_core`);
-            ``"fused"`` takes the fused core for training too (GPU, ``d_state=1``).
+            ``"auto"`` runs on a GPU through the fused SS2D core (:func:`~vmix.ops.ss2d_core.ss2d_core`; training
+            needs ``d_state=1``) and through the composed one elsewhere; ``"fused"`` insists on the fused core.
 
     Example:
         >>> mixer = SS2D(32)
