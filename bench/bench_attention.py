@@ -67,6 +67,9 @@ def forms(device: torch.device) -> dict:
         out[f"sdpa:{name}"] = sdpa
     if device.type == "cuda":  # FlexAttention has no backward on CPU
         out["flex"] = lambda q, k, v: flex_attention(q, k, v)
+    # The four SDPA closures share one code object: 4 backends × 4 shapes × 2 grad modes static graphs, past
+    # Dynamo's default of 8 per code object.
+    torch._dynamo.config.recompile_limit = 64
     return {name: torch.compile(fn, fullgraph=True, dynamic=False) for name, fn in out.items()}
 
 

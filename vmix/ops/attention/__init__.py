@@ -24,10 +24,11 @@ __all__ = ["attention", "attention_reference", "attention_sdpa", "attention_flex
 
 IMPLS = {"reference": attention_reference, "sdpa": attention_sdpa, "flex": attention_flex}
 
-# Measured on an H100 (torch 2.11, bf16, no mask; table in README.md): inside a compiled graph FlexAttention has the
-# fastest forward+backward both at L=49 (67 µs vs 96 µs for the best SDPA backend) and at L=4096 (3.76 ms vs
-# 4.02 ms). Called eagerly it is either unfused (plain flex_attention) or pays ~0.25 ms of host overhead per call
-# (a separately compiled wrapper), so eager code gets SDPA. Change these when model-level measurements say otherwise.
+# Measured on an H100 (torch 2.11, bf16, no mask; table in README.md): inside a compiled graph FlexAttention has
+# the fastest forward at some of the models' shapes, but its compiled backward returned wrong gradients (relative
+# error ~7, for batch 2 and 128 alike) at 24 heads × 49 tokens, a hybrid's last stage, while it was right at 16 × 49
+# and 24 × 64. Until that is understood, nothing that wants a gradient goes through it. Called eagerly it is
+# either unfused or pays ~0.25 ms of host overhead per call, so eager code gets SDPA.
 _FLEX_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 _FLEX_MIN_HEAD_DIM = 16  # Inductor's Triton template needs tl.dot operands of at least 16 columns
 
@@ -35,8 +36,9 @@ _FLEX_MIN_HEAD_DIM = 16  # Inductor's Triton template needs tl.dot operands of a
 def choose_impl(q: Tensor) -> str:
     """The form ``impl="auto"`` runs for queries ``q``: ``"flex"`` or ``"sdpa"``.
 
-    FlexAttention on CUDA inside ``torch.compile`` (for dtypes and head dims its generated kernel supports), SDPA
-    everywhere else: on CPU FlexAttention has no backward, and eagerly it is not fused.
+    FlexAttention for inference on CUDA inside ``torch.compile`` (for dtypes and head dims its generated kernel
+    supports), SDPA everywhere else: on CPU FlexAttention has no backward, eagerly it is not fused, and its compiled
+    backward in torch 2.11 gives wrong gradients at some shapes (see this package's README).
 
     Example:
         >>> choose_impl(torch.randn(1, 2, 49, 32))
@@ -47,6 +49,7 @@ def choose_impl(q: Tensor) -> str:
         and torch.compiler.is_compiling()
         and q.dtype in _FLEX_DTYPES
         and q.shape[-1] >= _FLEX_MIN_HEAD_DIM
+        and not (torch.is_grad_enabled() and q.requires_grad)
     ):
         return "flex"
     return "sdpa"
