@@ -9,10 +9,9 @@ tensors the composed form writes and reads (the cross-scan's copies, Δ, the sca
 ``(a, b)`` pairs, with the carried state folded into the tile's first element, as in the selective scan's kernel.
 
 The backward (d_state 1, VMamba's setting) walks each traversal in reverse from the states the forward kept every
-tile: it recomputes the tile's states, runs the adjoint scan, adds ``du`` into one map of ``E`` channels (atomic
-adds again: the four directions meet at each map position), stores the gradients of ``dt_low``, ``B`` and ``C`` in
-``x_dbl``'s layout, one slab per channel block (summed by torch: the blocks meet at every token, where contended
-atomic adds would serialise), and keeps the parameter gradients as per-image partial sums.
+tile: it recomputes the tile's states, runs the adjoint scan, adds ``du`` into one map of ``E`` channels and the
+gradients of ``dt_low``, ``B`` and ``C`` into ``x_dbl``'s layout (atomic adds again: the four directions meet at
+each map position, the channel blocks at each token), and keeps the parameter gradients as per-image partial sums.
 
 The directions' sums arrive in whatever order the programs run, so results can differ from run to run in the
 last bits of float32 (:func:`~vmix.ops.ss2d_core.ss2d_core` does not pick this form when
@@ -44,8 +43,6 @@ _BLOCK_L = 16
 _CONFIGS = [
     triton.Config({"BLOCK_E": block_e}, num_warps=warps) for block_e, warps in [(16, 2), (32, 2), (32, 4), (64, 4)]
 ]
-# The backward's gradient of x_dbl has one slab per block of this many channels, the narrowest block tried.
-_SLAB_E = 16
 
 
 @triton.jit
@@ -160,9 +157,7 @@ def _bwd_kernel(
     dz_map = dz_ptr + pid_b * length * channels
     dout_map = dout_ptr + pid_b * length * channels
     seq = xdbl_ptr + (pid_b * 4 + k) * J * length
-    # This channel block's own slab of x_dbl's gradient: the blocks of one traversal meet at every token, and
-    # contended atomic adds there cost more than the whole scan (each block stores, torch sums the slabs).
-    dseq = dxdbl_ptr + ((tl.program_id(0) * batch + pid_b) * 4 + k) * J * length
+    dseq = dxdbl_ptr + (pid_b * 4 + k) * J * length
     kc = k * channels + offs_e
     w = tl.load(w_ptr + kc[None, :] * R + ranks[:, None], mask=mask_r[:, None] & mask_e[None, :], other=0.0)
     bias = tl.load(bias_ptr + kc, mask=mask_e, other=0.0)
@@ -219,9 +214,10 @@ def _bwd_kernel(
         else:
             dlow = tl.dot(ddt.to(w.dtype), tl.trans(w))
             dW += tl.dot(tl.trans(low), ddt.to(low.dtype))
-        tl.store(dseq + ranks[None, :] * length + t[:, None], dlow, mask=mask_t[:, None] & mask_r[None, :])
-        tl.store(dseq + R * length + t, tl.sum(tl.where(mask, gdt * uf, 0.0), axis=1), mask=mask_t)
-        tl.store(dseq + (R + 1) * length + t, tl.sum(dyf * h, axis=1), mask=mask_t)
+        dlow_at = dseq + ranks[None, :] * length + t[:, None]
+        tl.atomic_add(dlow_at, dlow, mask=mask_t[:, None] & mask_r[None, :], sem="relaxed")
+        tl.atomic_add(dseq + R * length + t, tl.sum(tl.where(mask, gdt * uf, 0.0), axis=1), mask=mask_t, sem="relaxed")
+        tl.atomic_add(dseq + (R + 1) * length + t, tl.sum(dyf * h, axis=1), mask=mask_t, sem="relaxed")
         dbias += tl.sum(ddt, axis=0)
         dA += tl.sum(tl.where(mask, gdt * ah, 0.0), axis=0)
         dD += tl.sum(dyf * uf, axis=0)
@@ -237,8 +233,7 @@ def _bwd_kernel(
 # The batch is in the keys because it sets how many programs share the GPU, and so which shape hides latency best.
 _KEY = ["batch", "length", "channels", "R"]
 _fwd_tuned = triton.autotune(_CONFIGS, key=_KEY, reset_to_zero=["out_ptr"])(_fwd_kernel)
-# A wider block leaves slabs of zeros, which the sum still reads: the backward does not try the widest.
-_bwd_tuned = triton.autotune(_CONFIGS[:-1], key=_KEY, reset_to_zero=["dz_ptr", "dxdbl_ptr"])(_bwd_kernel)
+_bwd_tuned = triton.autotune(_CONFIGS, key=_KEY, reset_to_zero=["dz_ptr", "dxdbl_ptr"])(_bwd_kernel)
 
 
 def _launch(tuned, kernel, grid_tail: tuple[int, int], channels: int, args: tuple, meta: dict) -> None:
@@ -304,7 +299,7 @@ def _core_bwd(
     length, r = height * width, dt_weight.shape[2]
     f32 = dict(device=z.device, dtype=torch.float32)
     dz = torch.zeros(b, height, width, e, **f32)
-    dx_dbl = torch.zeros(triton.cdiv(e, _SLAB_E), *x_dbl.shape, **f32)
+    dx_dbl = torch.zeros(x_dbl.shape, **f32)
     dw = torch.empty(b, 4, e, r, **f32)
     dbias, dA, dD = (torch.empty(b, 4, e, **f32) for _ in range(3))
     args = (
@@ -314,7 +309,7 @@ def _core_bwd(
     _launch(_bwd_tuned, _bwd_kernel, (4, b), e, args, _dot_meta(x_dbl, r))
     return (
         dz.to(z.dtype),
-        dx_dbl.sum(0).to(x_dbl.dtype),
+        dx_dbl.to(x_dbl.dtype),
         dw.sum(0).to(dt_weight.dtype),
         dbias.sum(0).to(dt_bias.dtype),
         dA.sum(0).reshape(A.shape).to(A.dtype),
