@@ -23,7 +23,9 @@ def attention_flex(
 
     Fast only inside ``torch.compile``: there Inductor generates a fused kernel. Called eagerly, PyTorch runs an
     unfused fallback that materialises the full score matrix (and warns once); that path serves tests, not models.
-    FlexAttention has no backward on CPU, so on CPU this form is forward-only.
+    FlexAttention has no backward on CPU, so on CPU this form is forward-only. On CUDA, torch 2.11's compiled
+    backward returned wrong gradients at 24 heads × 49 tokens (forward right); check the gradients at your shapes
+    before training through this form (``impl="auto"`` trains through SDPA).
 
     Args:
         q: queries ``(batch, heads, length, head_dim)``.
