@@ -8,9 +8,14 @@ what inference runs) and forward + backward (every input wanting a gradient: wha
 cross-scan and merge around the Triton scan) and the fused kernels. The floor is the fused forward's interface
 bytes (``z`` and ``x_dbl`` read once, the float32 output written once) at the copy rate.
 
+``--sweep STAGE...`` then times the fused kernels at those stages at every launch shape of :data:`SWEEP`
+(channels per program, warps, and a register cap), forced one at a time instead of autotuned: the figures that
+say which shapes the autotuner should be offered, and whether capping the backward's registers (255 uncapped: 8
+warps per SM) buys occupancy worth its spills (``bench/NOTES_ss2d_core.md``).
+
 Run on a CUDA machine from the repository root::
 
-    python bench/bench_ss2d_core.py --out runs/ss2d_core
+    python bench/bench_ss2d_core.py --out runs/ss2d_core [--sweep 1 2]
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import sys
 from pathlib import Path
 
 import torch
+import triton
 from triton.testing import do_bench
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -33,6 +39,10 @@ from vmix.ops.ss2d_core.triton import _bwd_tuned, _fwd_tuned  # noqa: E402
 COPY_GBPS = 3018.0  # device-to-device copy, bytes read + written (performance.md §2)
 STAGES = {1: (56, 96), 2: (28, 192), 3: (14, 384), 4: (7, 768)}  # stage: (side, C); E = 2C
 BATCH = 128
+SWEEP = [  # (channels per program, warps, register cap or None)
+    (16, 1, None), (16, 2, None), (32, 1, None), (32, 2, None), (32, 4, None), (64, 4, None),
+    (16, 2, 128), (16, 2, 168), (32, 2, 128), (32, 4, 128),
+]  # fmt: skip
 
 
 def inputs(side: int, channels: int, batch: int, seed: int = 0) -> dict:
@@ -69,9 +79,57 @@ def errors(form, small: dict) -> tuple[float, float]:
     return vt.rel_rms_error(got.detach(), want.detach()), worst
 
 
+def time_forms(form, big: dict, upstream: torch.Tensor) -> tuple[float, float]:
+    """Median ms of ``form`` forward only (no gradients) and forward + backward (every input wanting one)."""
+
+    def infer():
+        with torch.no_grad():
+            form(**big)
+
+    leaves = {k: v.detach().requires_grad_() for k, v in big.items()}
+
+    def train():
+        form(**leaves).backward(upstream)
+
+    return do_bench(infer, warmup=25, rep=100), do_bench(train, warmup=25, rep=100, grad_to_none=list(leaves.values()))
+
+
+def sweep(stages: list[int]) -> list[str]:
+    """The fused kernels at each launch shape of :data:`SWEEP`, forced on both, at ``stages``: table lines."""
+    offered = (_fwd_tuned.configs, _bwd_tuned.configs)
+    lines = [
+        "| stage | channels, warps, register cap | fwd ms | fwd+bwd ms | bwd ms (difference) |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    try:
+        for stage in stages:
+            side, channels = STAGES[stage]
+            big = inputs(side, channels, batch=BATCH)
+            upstream = torch.randn(big["z"].shape, device=big["z"].device)
+            for block_e, warps, cap in SWEEP:
+                config = triton.Config({"BLOCK_E": block_e}, num_warps=warps, maxnreg=cap)
+                for tuned in (_fwd_tuned, _bwd_tuned):
+                    tuned.configs = [config]
+                    tuned.cache.clear()
+                fwd, fwd_bwd = time_forms(ss2d_core_fused, big, upstream)
+                lines.append(
+                    f"| {stage} | {block_e}, {warps}, {cap or '—'} | {fwd:.3f} | {fwd_bwd:.3f} | {fwd_bwd - fwd:.3f} |"
+                )
+                print(lines[-1], flush=True)
+    finally:
+        for tuned, configs in zip((_fwd_tuned, _bwd_tuned), offered, strict=True):
+            tuned.configs = configs
+            tuned.cache.clear()
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="also write the table (.md) and numbers (.json)")
+    parser.add_argument(
+        "--sweep", type=int, nargs="+", choices=sorted(STAGES), metavar="STAGE",
+        help="then time the fused kernels at every launch shape at these stages",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     # Static shapes: after a second stage's shapes Dynamo would otherwise recompile with dynamic sizes, which is
     # not what a model (four stages, four static graphs) runs.
@@ -93,22 +151,8 @@ def main(argv=None) -> int:
         rows = {}
         for name, form in forms.items():
             err, grad_err = errors(form, small)
-
-            def infer(form=form, big=big):
-                with torch.no_grad():
-                    form(**big)
-
-            leaves = {k: v.detach().requires_grad_() for k, v in big.items()}
-
-            def train(form=form, leaves=leaves, upstream=upstream):
-                form(**leaves).backward(upstream)
-
-            rows[name] = {
-                "rel_rms": err,
-                "grad_rel_rms": grad_err,
-                "fwd_ms": do_bench(infer, warmup=25, rep=100),
-                "fwd_bwd_ms": do_bench(train, warmup=25, rep=100, grad_to_none=list(leaves.values())),
-            }
+            fwd, fwd_bwd = time_forms(form, big, upstream)
+            rows[name] = {"rel_rms": err, "grad_rel_rms": grad_err, "fwd_ms": fwd, "fwd_bwd_ms": fwd_bwd}
             if form is ss2d_core_fused:  # the launch shapes the autotuner chose at this stage's size
                 rows[name]["launch"] = f"{_fwd_tuned.best_config} / {_bwd_tuned.best_config}"
         results[stage] = rows
@@ -129,6 +173,11 @@ def main(argv=None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "ss2d_core.md").write_text(table + "\n")
         (args.out / "ss2d_core.json").write_text(json.dumps({"header": header, "results": results}, indent=1))
+    if args.sweep:
+        shapes = header + "\n\n" + "\n".join(sweep(args.sweep))
+        print("\n" + shapes)
+        if args.out is not None:
+            (args.out / "ss2d_core_sweep.md").write_text(shapes + "\n")
     return 0
 
 

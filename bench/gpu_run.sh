@@ -16,7 +16,8 @@
 #   profile     bench/profile_model.py: kernel time per step of vmamba_tiny, compiled, training and inference
 #   imagenette  vmamba_pico, gconvnet_pico, vssd_micro and vmamba_hybrid1_pico trained on Imagenette side by side
 #
-# CHECK_TESTS narrows the check to some test files; DEADLINE_S (seconds from the start) bounds the models,
+# CHECK_TESTS narrows the check to some test files; CORE_SWEEP="1 2" adds the fused core's launch-shape sweep at
+# those stages (about two minutes a stage: raise CORE_TIMEOUT); DEADLINE_S (seconds from the start) bounds the models,
 # resolution and imagenette parts, which take what time is left.
 # Imagenette is read from .data/imagenette2 (an ImageFolder, or .data/imagenette2.tar.gz holding one).
 set -u
@@ -53,7 +54,7 @@ PY
       timeout 200 python3 bench/bench_selective_scan.py --out "$out/scan" --budget-s 120 | tail -30
       ;;
     core)
-      timeout 300 python3 bench/bench_ss2d_core.py --out "$out/core" | tail -20
+      timeout ${CORE_TIMEOUT:-300} python3 bench/bench_ss2d_core.py --out "$out/core" ${CORE_SWEEP:+--sweep $CORE_SWEEP} | tail -60
       ;;
     loader)
       for size in 112 224; do
