@@ -1,5 +1,6 @@
 """SS2D's core: the composed form against the definition, forward and every gradient; bad input; the fused form's
-limits (its agreement, forward and backward, is checked on a GPU, in test_forms_gpu.py)."""
+limits, and its kernels compiled for an H100 without one (its agreement, forward and backward, is checked on a GPU,
+in test_forms_gpu.py)."""
 
 import pytest
 import torch
@@ -100,3 +101,52 @@ def test_bf16_maps_with_float32_parameters_as_autocast_gives_them(case):
     inputs = {**case.inputs, "z": case.inputs["z"].bfloat16(), "x_dbl": case.inputs["x_dbl"].bfloat16()}
     want = ss2d_core_reference(**{k: v.double() for k, v in inputs.items()})
     vt.assert_close(ss2d_core(**inputs), want, vt.TOLERANCES[torch.bfloat16])
+
+
+def _hopper_compiler():
+    """Triton's compiler for an H100 (sm_90) when it can run on this machine without a GPU, else ``None``."""
+    try:
+        import triton
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+    except ImportError:
+        return None
+    if "nvidia" not in triton.backends.backends:
+        return None
+    return triton, GPUTarget("cuda", 90, 32), ASTSource
+
+
+@pytest.mark.skipif(ss2d_core_fused is None or _hopper_compiler() is None, reason="needs triton's NVIDIA backend")
+@pytest.mark.parametrize("kernel", ["forward", "backward"])
+def test_fused_kernels_compile_for_hopper_at_every_offered_launch_shape(kernel):
+    # A launch shape that fails to compile fails the autotuner, and so the op, on the first GPU call; compiling
+    # them here (to PTX and a cubin, no GPU needed) catches it on any machine with triton.
+    import importlib
+
+    triton, target, source = _hopper_compiler()
+    fused = importlib.import_module("vmix.ops.ss2d_core.triton")
+    tuned = {"forward": fused._fwd_tuned, "backward": fused._bwd_tuned}[kernel]
+    fn = tuned.fn
+    variants = [  # (x_dbl dtype, dt rank R, R_PAD, extra constexprs): VMamba-T's stages 1 and 4, bf16 and float32
+        ("bf16", 6, 16, dict(F32_DOT=False)),
+        ("fp32", 48, 64, dict(F32_DOT=True)),
+    ]
+    if kernel == "forward":
+        variants = [(dt, r, pad, dict(extra, N=1, SAVE_STATES=True)) for dt, r, pad, extra in variants]
+    for config in tuned.configs:
+        for dtype, r, r_pad, extra in variants:
+            constexprs = dict(extra, R=r, R_PAD=r_pad, FAST=True, BLOCK_L=fused._BLOCK_L, **config.kwargs)
+            signature = {}
+            for name in fn.arg_names:
+                if name in constexprs:
+                    signature[name] = "constexpr"
+                elif name.endswith("_ptr"):
+                    signature[name] = f"*{dtype}" if name in ("z_ptr", "xdbl_ptr", "w_ptr") else "*fp32"
+                else:
+                    signature[name] = "i32"
+            compiled = triton.compile(
+                source(fn=fn, signature=signature, constexprs=constexprs),
+                target=target,
+                options=dict(num_warps=config.num_warps),
+            )
+            assert compiled.asm["cubin"], f"{kernel} kernel, {config}, {dtype}: no cubin"
