@@ -110,7 +110,7 @@ def test_auto_on_cuda_infers_through_flex_and_trains_through_sdpa(shape, dtype):
     chosen = []
 
     def attend(q, k, v):
-        chosen.append(choose_impl(q))
+        chosen.append(choose_impl(q, k, v))
         return attention(q, k, v)
 
     compiled = torch.compile(attend, fullgraph=True, dynamic=False)

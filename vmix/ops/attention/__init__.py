@@ -33,8 +33,8 @@ _FLEX_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 _FLEX_MIN_HEAD_DIM = 16  # Inductor's Triton template needs tl.dot operands of at least 16 columns
 
 
-def choose_impl(q: Tensor) -> str:
-    """The form ``impl="auto"`` runs for queries ``q``: ``"flex"`` or ``"sdpa"``.
+def choose_impl(q: Tensor, *kv: Tensor) -> str:
+    """The form ``impl="auto"`` runs for queries ``q`` (and keys and values ``kv``): ``"flex"`` or ``"sdpa"``.
 
     FlexAttention for inference on CUDA inside ``torch.compile`` (for dtypes and head dims its generated kernel
     supports), SDPA everywhere else: on CPU FlexAttention has no backward, eagerly it is not fused, and its compiled
@@ -49,7 +49,7 @@ def choose_impl(q: Tensor) -> str:
         and torch.compiler.is_compiling()
         and q.dtype in _FLEX_DTYPES
         and q.shape[-1] >= _FLEX_MIN_HEAD_DIM
-        and not (torch.is_grad_enabled() and q.requires_grad)
+        and not (torch.is_grad_enabled() and any(t.requires_grad for t in (q, *kv)))
     ):
         return "flex"
     return "sdpa"
@@ -87,7 +87,7 @@ def attention(
         torch.Size([2, 4, 49, 32])
     """
     if impl == "auto":
-        impl = choose_impl(q)
+        impl = choose_impl(q, k, v)
     if impl not in IMPLS:
         raise ValueError(f"unknown attention impl {impl!r}; expected 'auto' or one of {sorted(IMPLS)}")
     return IMPLS[impl](q, k, v, scale=scale)

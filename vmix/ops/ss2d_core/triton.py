@@ -62,24 +62,23 @@ def _program(channels, BLOCK_E: tl.constexpr):
 
 
 @triton.jit
-def _tile(tile, k, height, width, length, channels, offs_e, mask_e, BLOCK_L: tl.constexpr):
-    """Steps of ``tile`` along direction ``k``, their masks (false outside the map: a tile before the first or past
-    the last is all masked) and their map cells."""
+def _tile(
+    tile, k, z_map, seq, height, width, length, channels, offs_e, mask_e, row_b, row_c,
+    R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_L: tl.constexpr,
+):  # fmt: skip
+    """Tile ``tile`` of direction ``k``: its steps ``t``, their masks (false outside the map: a tile before the first
+    or past the last is all masked), their map cells, ``u`` from the map, ``dt_low`` ``(BLOCK_L, R_PAD)`` (zero past
+    the rank: a product with a padded row must stay 0) and the ``B``, ``C`` rows in float32."""
     t = tile * BLOCK_L + tl.arange(0, BLOCK_L)
     mask_t = (t >= 0) & (t < length)
+    mask = mask_t[:, None] & mask_e[None, :]
     cells = _position(t, k, height, width, length)[:, None] * channels + offs_e[None, :]
-    return t, mask_t, mask_t[:, None] & mask_e[None, :], cells
-
-
-@triton.jit
-def _load_seq(seq, t, mask_t, length, R: tl.constexpr, R_PAD: tl.constexpr, row_b, row_c):
-    """A tile's ``dt_low`` ``(BLOCK_L, R_PAD)`` (zero past the rank: a product with a padded row must stay 0) and
-    its ``B``, ``C`` rows in float32."""
+    u = tl.load(z_map + cells, mask=mask, other=0.0)
     ranks = tl.arange(0, R_PAD)
     low = tl.load(seq + ranks[None, :] * length + t[:, None], mask=mask_t[:, None] & (ranks[None, :] < R), other=0.0)
     Bv = tl.load(seq + row_b * length + t, mask=mask_t, other=0.0).to(tl.float32)
     Cv = tl.load(seq + row_c * length + t, mask=mask_t, other=0.0).to(tl.float32)
-    return low, Bv, Cv
+    return t, mask_t, mask, cells, u, low, Bv, Cv
 
 
 @triton.jit
@@ -117,13 +116,10 @@ def _fwd_kernel(
         h = tl.zeros((BLOCK_E,), tl.float32)
         # Each tile's inputs are loaded one iteration ahead: the walk is serial, and the loads' latency, not the
         # bytes, is what bounds it.
-        t, mask_t, mask, cells = _tile(0, k, height, width, length, channels, offs_e, mask_e, BLOCK_L)
-        u = tl.load(z_map + cells, mask=mask, other=0.0)
-        low, Bv, Cv = _load_seq(seq, t, mask_t, length, R, R_PAD, R + n, R + N + n)
+        geometry = (k, z_map, seq, height, width, length, channels, offs_e, mask_e, R + n, R + N + n)
+        _t, _mask_t, mask, cells, u, low, Bv, Cv = _tile(0, *geometry, R, R_PAD, BLOCK_L)
         for tile in tl.range(0, num_tiles):
-            t1, mask_t1, mask1, cells1 = _tile(tile + 1, k, height, width, length, channels, offs_e, mask_e, BLOCK_L)
-            u1 = tl.load(z_map + cells1, mask=mask1, other=0.0)
-            low1, Bv1, Cv1 = _load_seq(seq, t1, mask_t1, length, R, R_PAD, R + n, R + N + n)
+            _t, _mask_t, mask1, cells1, u1, low1, Bv1, Cv1 = _tile(tile + 1, *geometry, R, R_PAD, BLOCK_L)
 
             uf = u.to(tl.float32)
             delta, _ = _delta(low, w, bias, F32_DOT, FAST)
@@ -173,18 +169,15 @@ def _bwd_kernel(
     dA = tl.zeros((BLOCK_E,), tl.float32)
     dD = tl.zeros((BLOCK_E,), tl.float32)
     # Loads one iteration ahead, as in the forward.
+    geometry = (k, z_map, seq, height, width, length, channels, offs_e, mask_e, R, R + 1)
     tile = num_tiles - 1
-    t, mask_t, mask, cells = _tile(tile, k, height, width, length, channels, offs_e, mask_e, BLOCK_L)
-    u = tl.load(z_map + cells, mask=mask, other=0.0)
+    t, mask_t, mask, cells, u, low, Bv, Cv = _tile(tile, *geometry, R, R_PAD, BLOCK_L)
     dy = tl.load(dout_map + cells, mask=mask, other=0.0)
-    low, Bv, Cv = _load_seq(seq, t, mask_t, length, R, R_PAD, R, R + 1)
     h0 = tl.load(states + (tile - 1) * channels, mask=mask_e & (tile > 0), other=0.0)
     for i in tl.range(0, num_tiles):
         tile = num_tiles - 2 - i  # the next one; -1 past the start, all masked
-        t1, mask_t1, mask1, cells1 = _tile(tile, k, height, width, length, channels, offs_e, mask_e, BLOCK_L)
-        u1 = tl.load(z_map + cells1, mask=mask1, other=0.0)
+        t1, mask_t1, mask1, cells1, u1, low1, Bv1, Cv1 = _tile(tile, *geometry, R, R_PAD, BLOCK_L)
         dy1 = tl.load(dout_map + cells1, mask=mask1, other=0.0)
-        low1, Bv1, Cv1 = _load_seq(seq, t1, mask_t1, length, R, R_PAD, R, R + 1)
         h01 = tl.load(states + (tile - 1) * channels, mask=mask_e & (tile > 0), other=0.0)
 
         uf, dyf = u.to(tl.float32), dy.to(tl.float32)
