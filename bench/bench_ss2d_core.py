@@ -40,8 +40,8 @@ COPY_GBPS = 3018.0  # device-to-device copy, bytes read + written (performance.m
 STAGES = {1: (56, 96), 2: (28, 192), 3: (14, 384), 4: (7, 768)}  # stage: (side, C); E = 2C
 BATCH = 128
 SWEEP = [  # (channels per program, warps, register cap or None)
-    (16, 1, None), (16, 2, None), (32, 1, None), (32, 2, None), (32, 4, None), (64, 4, None),
-    (16, 2, 128), (16, 2, 168), (32, 2, 128), (32, 4, 128),
+    (16, 1, None), (16, 2, None), (32, 1, None), (32, 2, None), (64, 2, None), (32, 4, None), (64, 4, None),
+    (16, 1, 168), (16, 2, 128),
 ]  # fmt: skip
 
 

@@ -2,12 +2,13 @@
 # The GPU checks and benchmarks, in one call on a CUDA machine, each part under its own time limit so that a slow
 # part cannot starve the rest; every part writes its log and figures under OUT_DIR.
 #
-#   bash bench/gpu_run.sh OUT_DIR [env] [check] [scan] [core] [loader] [models] [resolution] [attention] [profile]
-#                         [imagenette EPOCHS]
+#   bash bench/gpu_run.sh OUT_DIR [env] [check] [scan] [probe] [core] [loader] [models] [resolution] [attention]
+#                         [profile] [imagenette EPOCHS]
 #
 #   env         GPU, torch / triton / timm versions, and which optional packages import
 #   check       pytest -m gpu: the Triton scan, every fast form eager and compiled, attention, every *_tiny model
 #   scan        bench/bench_selective_scan.py: correctness against float64, then timing at VMamba-Tiny's stages
+#   probe       bench/probe_ss2d_core.py: the fused core's kernels with one part of their work taken out, timed
 #   core        bench/bench_ss2d_core.py: the fused SS2D core against the composed form (forward, forward + backward)
 #   loader      bench/bench_loader.py: the training recipe's loader img/s with 16 workers (Imagenette at 112² and 224²)
 #   models      bench/bench_models.py: the *_tiny models' training / inference img/s against timm's convnext_tiny
@@ -18,7 +19,8 @@
 #
 # CHECK_TESTS narrows the check to some test files; CORE_SWEEP="1 2" adds the fused core's launch-shape sweep at
 # those stages (about two minutes a stage: raise CORE_TIMEOUT); DEADLINE_S (seconds from the start) bounds the models,
-# resolution and imagenette parts, which take what time is left.
+# resolution and imagenette parts, which take what time is left. PROFILE_MODEL and PROFILE_MODES (default "train
+# infer") pick what the profile part runs.
 # Imagenette is read from .data/imagenette2 (an ImageFolder, or .data/imagenette2.tar.gz holding one).
 set -u
 out=${1:?usage: bench/gpu_run.sh OUT_DIR PART...}
@@ -56,6 +58,9 @@ PY
     core)
       timeout ${CORE_TIMEOUT:-300} python3 bench/bench_ss2d_core.py --out "$out/core" ${CORE_SWEEP:+--sweep $CORE_SWEEP} | tail -60
       ;;
+    probe)
+      timeout 200 python3 bench/probe_ss2d_core.py | tee "$out/probe_ss2d_core.md"
+      ;;
     loader)
       for size in 112 224; do
         timeout 60 python3 bench/bench_loader.py --data $data --img-size $size --workers 16 --batch-size 128 \
@@ -75,7 +80,7 @@ PY
       timeout 300 python3 bench/bench_attention.py --out "$out/attention" | tail -30
       ;;
     profile)
-      for mode in train infer; do
+      for mode in ${PROFILE_MODES:-train infer}; do
         timeout 240 python3 bench/profile_model.py --model ${PROFILE_MODEL:-vmamba_tiny} --mode $mode --compile \
           --out "$out/profile"
       done

@@ -128,8 +128,8 @@ def test_fused_kernels_compile_for_hopper_at_every_offered_launch_shape(kernel):
     tuned = {"forward": fused._fwd_tuned, "backward": fused._bwd_tuned}[kernel]
     fn = tuned.fn
     variants = [  # (x_dbl dtype, dt rank R, R_PAD, extra constexprs): VMamba-T's stages 1 and 4, bf16 and float32
-        ("bf16", 6, 16, dict(F32_DOT=False)),
-        ("fp32", 48, 64, dict(F32_DOT=True)),
+        ("bf16", 6, 16, dict(F32_DOT=False, EVEN_L=True)),  # 56² tokens: whole tiles
+        ("fp32", 48, 64, dict(F32_DOT=True, EVEN_L=False)),  # 7² tokens: a partial tile
     ]
     if kernel == "forward":
         variants = [(dt, r, pad, dict(extra, N=1, SAVE_STATES=True)) for dt, r, pad, extra in variants]
@@ -140,6 +140,8 @@ def test_fused_kernels_compile_for_hopper_at_every_offered_launch_shape(kernel):
             for name in fn.arg_names:
                 if name in constexprs:
                     signature[name] = "constexpr"
+                elif name == "order_ptr":
+                    signature[name] = "*i32"
                 elif name.endswith("_ptr"):
                     signature[name] = f"*{dtype}" if name in ("z_ptr", "xdbl_ptr", "w_ptr") else "*fp32"
                 else:

@@ -22,6 +22,8 @@ autograd, so ``torch.compile(fullgraph=True)`` traces through them. Importing th
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -39,19 +41,12 @@ _LOG2E = tl.constexpr(1.4426950408889634)
 # tokens of a channel and direction, a quarter of the float32 output's size).
 _BLOCK_L = 16
 # Launch shapes tried once per (batch, length, channels, dt rank) on a GPU: fewer channels per program gives more
-# programs to hide each program's serial walk with, and one warp keeps a tile's scans along the tokens (axis 0,
-# which the channels-last layout spreads across warps) in warp shuffles, without a barrier per scan step.
+# programs to hide each program's serial walk with. The backward's pick is 16 channels and one warp at every stage of
+# VMamba-T (`bench/RESULTS.md`, the launch-shape sweep: 1.7x faster than two warps at stage 1); the forward's is two
+# warps at stages 1-2, 32 channels with four warps at stage 3 and with one warp at stage 4. No other shape won.
 _CONFIGS = [
-    triton.Config({"BLOCK_E": block_e}, num_warps=warps)
-    for block_e, warps in [(16, 1), (16, 2), (32, 1), (32, 2), (32, 4)]
+    triton.Config({"BLOCK_E": block_e}, num_warps=warps) for block_e, warps in [(16, 1), (16, 2), (32, 1), (32, 4)]
 ]
-
-
-@triton.jit
-def _position(t, k, height, width, length):
-    """Row-major map position of step ``t`` of direction ``k``: 0 row-major, 1 column-major, 2 and 3 reversed."""
-    s = tl.where(k >= 2, length - 1 - t, t)
-    return tl.where(k % 2 == 1, (s % height) * width + s // height, s)
 
 
 @triton.jit
@@ -63,16 +58,20 @@ def _program(channels, BLOCK_E: tl.constexpr):
 
 @triton.jit
 def _tile(
-    tile, k, z_map, seq, height, width, length, channels, offs_e, mask_e, row_b, row_c,
-    R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_L: tl.constexpr,
+    tile, order, z_map, seq, length, channels, offs_e, mask_e, row_b, row_c,
+    R: tl.constexpr, R_PAD: tl.constexpr, EVEN_L: tl.constexpr, BLOCK_L: tl.constexpr,
 ):  # fmt: skip
-    """Tile ``tile`` of direction ``k``: its steps ``t``, their masks (false outside the map: a tile before the first
-    or past the last is all masked), their map cells, ``u`` from the map, ``dt_low`` ``(BLOCK_L, R_PAD)`` (zero past
-    the rank: a product with a padded row must stay 0) and the ``B``, ``C`` rows in float32."""
+    """Tile ``tile`` (in ``[0, num_tiles)``) of the direction whose token order is ``order``: its steps ``t``, their
+    masks (false past the map's end; all true when the tiles fill the map exactly, so that the compiler drops them),
+    their map cells, ``u`` from the map, ``dt_low`` ``(BLOCK_L, R_PAD)`` (zero past the rank: a product with a padded
+    row must stay 0) and the ``B``, ``C`` rows in float32."""
     t = tile * BLOCK_L + tl.arange(0, BLOCK_L)
-    mask_t = (t >= 0) & (t < length)
+    if EVEN_L:  # noqa: SIM108 (a constexpr branch: the all-true mask is folded away)
+        mask_t = tl.full((BLOCK_L,), True, tl.int1)
+    else:
+        mask_t = t < length
     mask = mask_t[:, None] & mask_e[None, :]
-    cells = _position(t, k, height, width, length)[:, None] * channels + offs_e[None, :]
+    cells = tl.load(order + t, mask=mask_t, other=0)[:, None] * channels + offs_e[None, :]
     u = tl.load(z_map + cells, mask=mask, other=0.0)
     ranks = tl.arange(0, R_PAD)
     low = tl.load(seq + ranks[None, :] * length + t[:, None], mask=mask_t[:, None] & (ranks[None, :] < R), other=0.0)
@@ -94,9 +93,9 @@ def _delta(low, w, bias, F32_DOT: tl.constexpr, FAST: tl.constexpr):
 @triton.jit
 def _fwd_kernel(
     z_ptr, xdbl_ptr, w_ptr, bias_ptr, A_ptr, D_ptr, out_ptr, state_ptr,
-    batch, height, width, length, channels, num_tiles,
+    order_ptr, batch, length, channels, num_tiles,
     R: tl.constexpr, R_PAD: tl.constexpr, N: tl.constexpr, F32_DOT: tl.constexpr, SAVE_STATES: tl.constexpr,
-    FAST: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_E: tl.constexpr,
+    FAST: tl.constexpr, EVEN_L: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_E: tl.constexpr,
 ):  # fmt: skip
     k, pid_b, offs_e, mask_e = _program(channels, BLOCK_E)
     steps = tl.arange(0, BLOCK_L)
@@ -116,10 +115,12 @@ def _fwd_kernel(
         h = tl.zeros((BLOCK_E,), tl.float32)
         # Each tile's inputs are loaded one iteration ahead: the walk is serial, and the loads' latency, not the
         # bytes, is what bounds it.
-        geometry = (k, z_map, seq, height, width, length, channels, offs_e, mask_e, R + n, R + N + n)
-        _t, _mask_t, mask, cells, u, low, Bv, Cv = _tile(0, *geometry, R, R_PAD, BLOCK_L)
+        # (The last iteration loads the last tile again rather than a masked one past the end: fewer masks.)
+        geometry = (order_ptr + k * length, z_map, seq, length, channels, offs_e, mask_e, R + n, R + N + n)
+        _t, _mask_t, mask, cells, u, low, Bv, Cv = _tile(0, *geometry, R, R_PAD, EVEN_L, BLOCK_L)
         for tile in tl.range(0, num_tiles):
-            _t, _mask_t, mask1, cells1, u1, low1, Bv1, Cv1 = _tile(tile + 1, *geometry, R, R_PAD, BLOCK_L)
+            ahead = tl.minimum(tile + 1, num_tiles - 1)
+            _t, _mask_t, mask1, cells1, u1, low1, Bv1, Cv1 = _tile(ahead, *geometry, R, R_PAD, EVEN_L, BLOCK_L)
 
             uf = u.to(tl.float32)
             delta, _ = _delta(low, w, bias, F32_DOT, FAST)
@@ -142,9 +143,9 @@ def _fwd_kernel(
 def _bwd_kernel(
     z_ptr, xdbl_ptr, w_ptr, bias_ptr, A_ptr, D_ptr, dout_ptr, state_ptr,
     dz_ptr, dxdbl_ptr, dw_ptr, dbias_ptr, dA_ptr, dD_ptr,
-    batch, height, width, length, channels, num_tiles,
+    order_ptr, batch, length, channels, num_tiles,
     R: tl.constexpr, R_PAD: tl.constexpr, F32_DOT: tl.constexpr, FAST: tl.constexpr,
-    BLOCK_L: tl.constexpr, BLOCK_E: tl.constexpr,
+    EVEN_L: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_E: tl.constexpr,
 ):  # fmt: skip
     k, pid_b, offs_e, mask_e = _program(channels, BLOCK_E)
     steps = tl.arange(0, BLOCK_L)
@@ -169,14 +170,14 @@ def _bwd_kernel(
     dA = tl.zeros((BLOCK_E,), tl.float32)
     dD = tl.zeros((BLOCK_E,), tl.float32)
     # Loads one iteration ahead, as in the forward.
-    geometry = (k, z_map, seq, height, width, length, channels, offs_e, mask_e, R, R + 1)
+    geometry = (order_ptr + k * length, z_map, seq, length, channels, offs_e, mask_e, R, R + 1)
     tile = num_tiles - 1
-    t, mask_t, mask, cells, u, low, Bv, Cv = _tile(tile, *geometry, R, R_PAD, BLOCK_L)
+    t, mask_t, mask, cells, u, low, Bv, Cv = _tile(tile, *geometry, R, R_PAD, EVEN_L, BLOCK_L)
     dy = tl.load(dout_map + cells, mask=mask, other=0.0)
     h0 = tl.load(states + (tile - 1) * channels, mask=mask_e & (tile > 0), other=0.0)
     for i in tl.range(0, num_tiles):
-        tile = num_tiles - 2 - i  # the next one; -1 past the start, all masked
-        t1, mask_t1, mask1, cells1, u1, low1, Bv1, Cv1 = _tile(tile, *geometry, R, R_PAD, BLOCK_L)
+        tile = tl.maximum(num_tiles - 2 - i, 0)  # the next one (the last iteration loads tile 0 again, unused)
+        t1, mask_t1, mask1, cells1, u1, low1, Bv1, Cv1 = _tile(tile, *geometry, R, R_PAD, EVEN_L, BLOCK_L)
         dy1 = tl.load(dout_map + cells1, mask=mask1, other=0.0)
         h01 = tl.load(states + (tile - 1) * channels, mask=mask_e & (tile > 0), other=0.0)
 
@@ -260,6 +261,22 @@ def _num_tiles(length: int) -> int:
     return (length + _BLOCK_L - 1) // _BLOCK_L
 
 
+@functools.lru_cache(maxsize=16)
+def _token_order(height: int, width: int, device: torch.device) -> Tensor:
+    """Each direction's map position at each step, ``(4, h·w)`` int32: row-major, column-major, both reversed.
+
+    A table read per tile costs the kernels less than the integer divisions that compute a column-major position.
+    """
+    rows = torch.arange(height * width, device=device, dtype=torch.int32)
+    cols = rows.view(height, width).t().reshape(-1)
+    return torch.stack([rows, cols, rows.flip(0), cols.flip(0)])
+
+
+def _walk(height: int, width: int, device: torch.device) -> tuple[Tensor, dict]:
+    """The token-order table and the ``EVEN_L`` constexpr (the tiles fill the sequence exactly) for a map."""
+    return _token_order(height, width, device), dict(EVEN_L=height * width % _BLOCK_L == 0)
+
+
 @torch.library.custom_op("vmix::ss2d_core_fwd", mutates_args=())
 def _core_fwd(
     z: Tensor, x_dbl: Tensor, dt_weight: Tensor, dt_bias: Tensor, A: Tensor, D: Tensor, save_states: bool
@@ -268,13 +285,14 @@ def _core_fwd(
     length = height * width
     out = torch.zeros(b, height, width, e, device=z.device, dtype=torch.float32)
     states = torch.empty(b, 4, _num_tiles(length) if save_states else 0, e, device=z.device, dtype=torch.float32)
+    order, even = _walk(height, width, z.device)
     args = (
         *_operands(z, x_dbl, dt_weight, dt_bias, A, D), out, states if save_states else out,
-        b, height, width, length, e, _num_tiles(length),
+        order, b, length, e, _num_tiles(length),
     )  # fmt: skip
     # Without SAVE_STATES nothing is written to the state pointer; it gets `out` because an empty tensor's null
     # pointer would fail Triton's check of its arguments at launch.
-    meta = dict(_dot_meta(x_dbl, dt_weight.shape[2]), N=A.shape[1], SAVE_STATES=save_states)
+    meta = dict(_dot_meta(x_dbl, dt_weight.shape[2]), **even, N=A.shape[1], SAVE_STATES=save_states)
     _launch(_fwd_tuned, _fwd_kernel, (4, b), e, args, meta)
     return out, states
 
@@ -297,11 +315,12 @@ def _core_bwd(
     dx_dbl = torch.zeros(x_dbl.shape, **f32)
     dw = torch.empty(b, 4, e, r, **f32)
     dbias, dA, dD = (torch.empty(b, 4, e, **f32) for _ in range(3))
+    order, even = _walk(height, width, z.device)
     args = (
         *_operands(z, x_dbl, dt_weight, dt_bias, A, D), dout.float().contiguous(), states,
-        dz, dx_dbl, dw, dbias, dA, dD, b, height, width, length, e, _num_tiles(length),
+        dz, dx_dbl, dw, dbias, dA, dD, order, b, length, e, _num_tiles(length),
     )  # fmt: skip
-    _launch(_bwd_tuned, _bwd_kernel, (4, b), e, args, _dot_meta(x_dbl, r))
+    _launch(_bwd_tuned, _bwd_kernel, (4, b), e, args, dict(_dot_meta(x_dbl, r), **even))
     return (
         dz.to(z.dtype),
         dx_dbl.to(x_dbl.dtype),
