@@ -71,8 +71,8 @@ class Attention(nn.Module):
             raise ValueError(f"Attention expects (B, H, W, C) with C = dim = {self.dim}; got {tuple(x.shape)}")
         qkv = rearrange(self.qkv(x), "b h w (three n d) -> three b n (h w) d", three=3, n=self.heads)
         y = attention(qkv[0], qkv[1], qkv[2], impl=self.impl)
-        y = rearrange(y, "b n (h w) d -> b h w (n d)", h=x.shape[1])
-        return self.proj(y)
+        # The projection runs on the flat token sequence; see vmix.models.blocks.VSSBlock.forward for why.
+        return self.proj(rearrange(y, "b n l d -> b l (n d)")).unflatten(1, x.shape[1:3])
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, heads={self.heads}, head_dim={self.head_dim}, impl={self.impl!r}"

@@ -58,10 +58,11 @@ class GatedDWConv(nn.Module):
         """Mix tokens of a channels-last map ``x`` with ``C = dim``."""
         if x.shape[-1] != self.dim:
             raise ValueError(f"GatedDWConv expects (B, H, W, C) with C = dim = {self.dim}; got {tuple(x.shape)}")
-        v, z = self.in_proj(x).chunk(2, dim=-1)  # [B, H, W, E] each: value first, gate second
-        v = F.silu(self.conv2d(rearrange(v, "b h w e -> b e h w")))
-        y = self.out_norm(rearrange(v, "b e h w -> b h w e")) * F.silu(z)
-        return self.out_proj(y)
+        # Everything but the convolution runs on the flat token sequence; see vmix.models.blocks.VSSBlock.forward.
+        h, w = x.shape[1:3]
+        v, z = self.in_proj(x.flatten(1, 2)).chunk(2, dim=-1)  # [B, L, E] each: value first, gate second
+        v = F.silu(rearrange(self.conv2d(rearrange(v, "b (h w) e -> b e h w", h=h)), "b e h w -> b (h w) e"))
+        return self.out_proj(self.out_norm(v) * F.silu(z)).unflatten(1, (h, w))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, hidden={self.hidden}"

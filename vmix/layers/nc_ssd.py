@@ -154,8 +154,9 @@ class SSDMixer(nn.Module):
             rearrange(B, "b l (g n) -> b l g n", g=self.groups),
             rearrange(C, "b l (g n) -> b l g n", g=self.groups),
         )
-        y = rearrange(y, "b (h w) heads p -> b h w (heads p)", h=height)
-        return self.out_proj(self.norm(y) * z)
+        # Norm, gate and projection on the flat token sequence; see vmix.models.blocks.VSSBlock.forward for why.
+        y = rearrange(y, "b l heads p -> b l (heads p)")
+        return self.out_proj(self.norm(y) * z.flatten(1, 2)).unflatten(1, (height, x.shape[2]))
 
 
 class NCSSD(SSDMixer):

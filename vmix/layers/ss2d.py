@@ -139,12 +139,16 @@ class SS2D(nn.Module):
         cross_impl = "reference" if self.scan_impl == "reference" else "auto"
         n, r = self.d_state, self.dt_rank
 
+        # Pointwise work and the norm run on the flat token sequence, not the (h, w) map: Inductor's layout
+        # optimisation would give a 4-D (b, h, w, e) intermediate (the SiLU's output, the norm's saved activations)
+        # channels-last strides, h innermost, and every kernel touching it would work transposed.
+        h, w = x.shape[1:3]
         z = rearrange(self.in_proj(x), "b h w e -> b e h w")
-        z = rearrange(F.silu(self.conv2d(z)), "b e h w -> b h w e")
+        z = F.silu(rearrange(self.conv2d(z), "b e h w -> b (h w) e")).unflatten(1, (h, w))
         # x_proj is pointwise per token, so it commutes with the traversals: one product on the map (reading it
         # once, not its four copies), then each direction takes its own projection in its own order.
         j = r + 2 * n
-        proj = cross_scan(torch.einsum("bhwe,kje->bhwkj", z, self.x_proj_weight).flatten(3), impl=cross_impl)
+        proj = cross_scan(F.linear(z, self.x_proj_weight.flatten(0, 1)), impl=cross_impl)
         x_dbl = torch.stack([proj[:, k, k * j : (k + 1) * j] for k in range(_DIRECTIONS)], dim=1)  # [B, K, J, L]
         y = ss2d_core(
             z,
@@ -156,9 +160,9 @@ class SS2D(nn.Module):
             impl={"reference": "reference", "auto": "auto", "fused": "fused"}.get(self.scan_impl, "composed"),
             scan_impl="auto" if self.scan_impl == "fused" else self.scan_impl,
         )
-        norm = self.out_norm
+        norm, y = self.out_norm, y.flatten(1, 2)
         y = F.layer_norm(y, norm.normalized_shape, norm.weight.to(y.dtype), norm.bias.to(y.dtype), norm.eps)
-        return self.out_proj(y.to(z.dtype))
+        return self.out_proj(y.to(z.dtype)).unflatten(1, (h, w))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, d_inner={self.d_inner}, d_state={self.d_state}, dt_rank={self.dt_rank}"

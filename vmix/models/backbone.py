@@ -36,6 +36,16 @@ def _nhwc(x: Tensor) -> Tensor:
     return rearrange(x, "b c h w -> b h w c")
 
 
+def _normed_map(norm: nn.Module, x: Tensor) -> Tensor:
+    """``norm`` over the channels of an NCHW map, returned channels-last ``(b, h, w, c)``.
+
+    The norm runs on the flat token sequence: Inductor's layout optimisation would give a 4-D ``(b, h, w, c)``
+    intermediate channels-last strides (h innermost) and its kernels would work transposed (see
+    :class:`vmix.models.blocks.VSSBlock`).
+    """
+    return norm(rearrange(x, "b c h w -> b (h w) c")).unflatten(1, x.shape[2:])
+
+
 class ConvNormAct(nn.Module):
     """Conv2d → optional BatchNorm2d → optional ReLU on NCHW maps (MLLA's ``ConvLayer``; keys ``conv``, ``norm``).
 
@@ -79,8 +89,10 @@ class ConvStem(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=eps)
 
     def forward(self, x: Float[Tensor, "b c h w"]) -> Float[Tensor, "b h2 w2 d"]:
-        x = self.act(self.norm1(_nhwc(self.conv1(x))))  # [B, H/2, W/2, C/2]
-        return self.norm2(_nhwc(self.conv2(_nchw(x))))  # [B, H/4, W/4, C]
+        x = self.conv1(x)
+        h = x.shape[2]
+        x = self.act(self.norm1(rearrange(x, "b c h w -> b (h w) c")))  # [B, H/2 · W/2, C/2], as _normed_map says why
+        return _normed_map(self.norm2, self.conv2(rearrange(x, "b (h w) c -> b c h w", h=h)))  # [B, H/4, W/4, C]
 
 
 class VSSDConvStem(nn.Module):
@@ -110,7 +122,7 @@ class VSSDPatchStem(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=eps)
 
     def forward(self, x: Float[Tensor, "b c h w"]) -> Float[Tensor, "b h2 w2 d"]:
-        return self.norm(_nhwc(self.conv1(x)))
+        return _normed_map(self.norm, self.conv1(x))
 
 
 STEMS = {"conv2": ConvStem, "vssd_conv": VSSDConvStem, "vssd_patch": VSSDPatchStem}
@@ -126,7 +138,7 @@ class ConvLNDownsample(nn.Module):
         self.norm = nn.LayerNorm(out_dim, eps=eps)
 
     def forward(self, x: Float[Tensor, "b h w c"]) -> Float[Tensor, "b h2 w2 d"]:
-        return self.norm(_nhwc(self.conv(_nchw(x))))
+        return _normed_map(self.norm, self.conv(_nchw(x)))
 
 
 class MLLADownsample(nn.Module):
@@ -154,7 +166,7 @@ class PatchDownsample(nn.Module):
         self.norm = nn.LayerNorm(out_dim, eps=eps)
 
     def forward(self, x: Float[Tensor, "b h w c"]) -> Float[Tensor, "b h2 w2 d"]:
-        return self.norm(_nhwc(self.conv(_nchw(x))))
+        return _normed_map(self.norm, self.conv(_nchw(x)))
 
 
 DOWNSAMPLES = {"conv_ln": ConvLNDownsample, "mlla": MLLADownsample, "patch": PatchDownsample}
@@ -179,7 +191,7 @@ class NormPoolLinearHead(nn.Module):
         self.fc = _classifier(dim, num_classes)
 
     def forward(self, x: Float[Tensor, "b h w c"], pre_logits: bool = False) -> Float[Tensor, "b k"]:
-        x = _global_pool(self.norm(x))
+        x = self.norm(x.flatten(1, 2)).mean(1)  # on the flat token sequence, as _normed_map says why
         return x if pre_logits else self.fc(x)
 
 

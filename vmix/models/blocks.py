@@ -63,8 +63,15 @@ class VSSBlock(nn.Module):
     @shapecheck
     def forward(self, x: Float[Tensor, "b h w c"]) -> Float[Tensor, "b h w c"]:
         """Mix tokens, then channels, each as a pre-norm residual."""
-        x = x + self.drop_path(self.op(self.norm(x)))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        # The residual stream, the norms and the MLP run on the flat (b, h·w, c) token sequence, not the map. For a
+        # graph with convolutions on a GPU, Inductor's layout optimisation gives every 4-D intermediate it is free to
+        # lay out channels-last strides; for a (b, h, w, c) tensor that makes h the innermost axis, so the kernels
+        # writing and reading it (the norms' saved activations, the residual sums) work transposed, at a fraction of
+        # the memory bandwidth. A 3-D tensor has no such layout (bench/RESULTS.md: 1.1-1.2x on whole models).
+        h, w = x.shape[1:3]
+        t = x.flatten(1, 2)
+        t = t + self.drop_path(self.op(self.norm(t).unflatten(1, (h, w))).flatten(1, 2))
+        return (t + self.drop_path(self.mlp(self.norm2(t)))).unflatten(1, (h, w))
 
 
 class TransformerBlock(VSSBlock):
@@ -114,10 +121,12 @@ class VSSDBlock(nn.Module):
     @shapecheck
     def forward(self, x: Float[Tensor, "b h w c"]) -> Float[Tensor, "b h w c"]:
         """LPU, token mixing, LPU, channel mixing."""
-        x = self.cpe1(x)
-        x = x + self.drop_path(self.attn(self.norm1(x)))
-        x = self.cpe2(x)
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        # On the flat token sequence, as VSSBlock.forward says why.
+        h, w = x.shape[1:3]
+        t = self.cpe1(x).flatten(1, 2)
+        t = t + self.drop_path(self.attn(self.norm1(t).unflatten(1, (h, w))).flatten(1, 2))
+        t = self.cpe2(t.unflatten(1, (h, w))).flatten(1, 2)
+        return (t + self.drop_path(self.mlp(self.norm2(t)))).unflatten(1, (h, w))
 
 
 class GatedCNNBlock(nn.Module):
@@ -158,9 +167,12 @@ class GatedCNNBlock(nn.Module):
     @shapecheck
     def forward(self, x: Float[Tensor, "b h w c"]) -> Float[Tensor, "b h w c"]:
         """Gate GELU(g) against the (partly convolved) value half, project back, add."""
-        g, i, c = torch.split(self.fc1(self.norm(x)), self.split_sizes, dim=-1)
-        c = rearrange(self.conv(rearrange(c, "b h w c -> b c h w")), "b c h w -> b h w c")
-        return x + self.drop_path(self.fc2(F.gelu(g) * torch.cat((i, c), dim=-1)))
+        # On the flat token sequence but for the convolution, as VSSBlock.forward says why.
+        h, w = x.shape[1:3]
+        t = x.flatten(1, 2)
+        g, i, c = torch.split(self.fc1(self.norm(t)), self.split_sizes, dim=-1)
+        c = rearrange(self.conv(rearrange(c, "b (h w) c -> b c h w", h=h)), "b c h w -> b (h w) c")
+        return (t + self.drop_path(self.fc2(F.gelu(g) * torch.cat((i, c), dim=-1)))).unflatten(1, (h, w))
 
 
 _BLOCKS = {"vss": VSSBlock, "transformer": TransformerBlock, "vssd": VSSDBlock, "gated_cnn": GatedCNNBlock}
