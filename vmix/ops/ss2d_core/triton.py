@@ -41,12 +41,12 @@ _LOG2E = tl.constexpr(1.4426950408889634)
 # tokens of a channel and direction, a quarter of the float32 output's size).
 _BLOCK_L = 16
 # Launch shapes tried once per (batch, length, channels, dt rank) on a GPU: fewer channels per program gives more
-# programs to hide each program's serial walk with. The backward's pick is 16 channels and one warp at every stage of
-# VMamba-T (`bench/RESULTS.md`, the launch-shape sweep: 1.7x faster than two warps at stage 1); the forward's is two
-# warps at stages 1-2, 32 channels with four warps at stage 3 and with one warp at stage 4. No other shape won.
-_CONFIGS = [
-    triton.Config({"BLOCK_E": block_e}, num_warps=warps) for block_e, warps in [(16, 1), (16, 2), (32, 1), (32, 4)]
-]
+# programs to hide each program's serial walk with. Only shapes that won somewhere are offered, since every one is
+# compiled and timed at the first call of each stage (the first training step's cost). The backward won at 16
+# channels and one warp at every stage of VMamba-T (`bench/RESULTS.md`, the launch-shape sweep: 1.7x faster than two
+# warps at stage 1); the forward at two warps at stages 1-2, 32 channels with four warps at stage 3, one at stage 4.
+_FWD_CONFIGS = [triton.Config({"BLOCK_E": e}, num_warps=warps) for e, warps in [(16, 2), (32, 1), (32, 4)]]
+_BWD_CONFIGS = [triton.Config({"BLOCK_E": 16}, num_warps=1)]
 
 
 @triton.jit
@@ -228,8 +228,8 @@ def _bwd_kernel(
 
 # The batch is in the keys because it sets how many programs share the GPU, and so which shape hides latency best.
 _KEY = ["batch", "length", "channels", "R"]
-_fwd_tuned = triton.autotune(_CONFIGS, key=_KEY, reset_to_zero=["out_ptr"])(_fwd_kernel)
-_bwd_tuned = triton.autotune(_CONFIGS, key=_KEY, reset_to_zero=["dz_ptr", "dxdbl_ptr"])(_bwd_kernel)
+_fwd_tuned = triton.autotune(_FWD_CONFIGS, key=_KEY, reset_to_zero=["out_ptr"])(_fwd_kernel)
+_bwd_tuned = triton.autotune(_BWD_CONFIGS, key=_KEY, reset_to_zero=["dz_ptr", "dxdbl_ptr"])(_bwd_kernel)
 
 
 def _launch(tuned, kernel, grid_tail: tuple[int, int], channels: int, args: tuple, meta: dict) -> None:
