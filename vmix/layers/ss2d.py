@@ -140,18 +140,18 @@ class SS2D(nn.Module):
         n, r = self.d_state, self.dt_rank
 
         # Pointwise work and the norm run on the flat token sequence, not the (h, w) map: Inductor's layout
-        # optimisation would give a 4-D (b, h, w, e) intermediate (the SiLU's output, the norm's saved activations)
-        # channels-last strides, h innermost, and every kernel touching it would work transposed.
+        # optimisation would give a 4-D (b, h, w, e) intermediate (the SiLU's output and its gradient, the norm's
+        # saved activations) channels-last strides, h innermost, and every kernel touching it would work transposed.
         h, w = x.shape[1:3]
         z = rearrange(self.in_proj(x), "b h w e -> b e h w")
-        z = F.silu(rearrange(self.conv2d(z), "b e h w -> b (h w) e")).unflatten(1, (h, w))
+        z = F.silu(rearrange(self.conv2d(z), "b e h w -> b (h w) e"))  # [B, L, E]
         # x_proj is pointwise per token, so it commutes with the traversals: one product on the map (reading it
         # once, not its four copies), then each direction takes its own projection in its own order.
         j = r + 2 * n
-        proj = cross_scan(F.linear(z, self.x_proj_weight.flatten(0, 1)), impl=cross_impl)
+        proj = cross_scan(F.linear(z, self.x_proj_weight.flatten(0, 1)).unflatten(1, (h, w)), impl=cross_impl)
         x_dbl = torch.stack([proj[:, k, k * j : (k + 1) * j] for k in range(_DIRECTIONS)], dim=1)  # [B, K, J, L]
         y = ss2d_core(
-            z,
+            z.unflatten(1, (h, w)),
             x_dbl,
             self.dt_projs_weight,
             _at_least_float32(self.dt_projs_bias),
