@@ -42,6 +42,9 @@ class ConvPosEnc(nn.Conv2d):
         if x.shape[-1] != self.dim:
             raise ValueError(f"ConvPosEnc expects (B, H, W, C) with C = dim = {self.dim}; got {tuple(x.shape)}")
         # The permuted view is NCHW with channels-last strides, which convolution kernels take without a copy.
-        # The sum is formed on the flat token sequence; see vmix.models.blocks.VSSBlock.forward for why.
-        y = super().forward(rearrange(x, "b h w c -> b c h w"))
-        return (x.flatten(1, 2) + rearrange(y, "b c h w -> b (h w) c")).unflatten(1, x.shape[1:3])
+        # The sum is formed on the flat token sequence, and both uses of x go through it so that their gradients
+        # meet there too: a 4-D (b, h, w, c) intermediate is laid out h-innermost (VSSBlock.forward says why).
+        h, w = x.shape[1:3]
+        t = x.flatten(1, 2)
+        y = super().forward(rearrange(t, "b (h w) c -> b c h w", h=h))
+        return (t + rearrange(y, "b c h w -> b (h w) c")).unflatten(1, (h, w))

@@ -142,11 +142,13 @@ class SSDMixer(nn.Module):
             ValueError: if the last axis is not ``dim``.
         """
         self._check(x)
+        # Everything but the convolution and the core runs on the flat token sequence (VSSBlock.forward says why);
+        # the projection's three parts too, so that their gradients meet in a 3-D tensor.
         height = x.shape[1]
-        z, xbc, dt = torch.split(self.in_proj(x), self._proj_split, dim=-1)
-        xbc = F.silu(self.conv2d(rearrange(xbc, "b h w c -> b c h w")))
+        z, xbc, dt = torch.split(self.in_proj(x.flatten(1, 2)), self._proj_split, dim=-1)
+        xbc = F.silu(self.conv2d(rearrange(xbc, "b (h w) c -> b c h w", h=height)))
         xs, B, C = torch.split(rearrange(xbc, "b c h w -> b (h w) c"), self._conv_split, dim=-1)
-        dt, A = self._step(rearrange(dt, "b h w heads -> b (h w) heads"), xs)
+        dt, A = self._step(dt, xs)
         y = self.core(
             rearrange(xs, "b l (heads p) -> b l heads p", heads=self.heads),
             dt,
@@ -154,9 +156,8 @@ class SSDMixer(nn.Module):
             rearrange(B, "b l (g n) -> b l g n", g=self.groups),
             rearrange(C, "b l (g n) -> b l g n", g=self.groups),
         )
-        # Norm, gate and projection on the flat token sequence; see vmix.models.blocks.VSSBlock.forward for why.
         y = rearrange(y, "b l heads p -> b l (heads p)")
-        return self.out_proj(self.norm(y) * z.flatten(1, 2)).unflatten(1, (height, x.shape[2]))
+        return self.out_proj(self.norm(y) * z).unflatten(1, (height, x.shape[2]))
 
 
 class NCSSD(SSDMixer):

@@ -38,7 +38,9 @@ def nc_ssd_linear(
     xs = rearrange(x.to(dtype), "b l (r g) p -> b l r g p", g=groups)
     m = rearrange(dt.to(dtype) * -A.to(dtype), "b l (r g) -> b l r g", g=groups)
     state = torch.einsum("blgn,blrgp->brgnp", B.to(dtype), xs * m[..., None])  # S = Bᵀ (X · m)
-    y = rearrange(torch.einsum("blgn,brgnp->blrgp", C.to(dtype), state), "b l r g p -> b l (r g) p")
+    y = torch.einsum("blgn,brgnp->blrgp", C.to(dtype), state)
     if D is not None:
-        y = y + D.to(dtype)[:, None] * rearrange(xs, "b l r g p -> b l (r g) p")
-    return y.to(x.dtype)
+        y = y + D.to(dtype).view(-1, groups, 1) * xs  # head (r, g); a view, not einops: D may be a Parameter
+    # Skip and cast on the 5-D tensor, whose 4-D view is then free: a 4-D (b, l, h, p) intermediate is one that
+    # Inductor's layout optimisation lays out with l innermost (see vmix.models.blocks.VSSBlock.forward).
+    return rearrange(y.to(x.dtype), "b l r g p -> b l (r g) p")
