@@ -31,6 +31,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from vmix._shapecheck import shapecheck
+from vmix.ops.cross_scan.fused import _traversals
 from vmix.ops.selective_scan.triton import _adjoint_combine, _affine_combine, _softplus
 from vmix.ops.ss2d_core.composed import check_core_inputs
 
@@ -263,13 +264,11 @@ def _num_tiles(length: int) -> int:
 
 @functools.lru_cache(maxsize=16)
 def _token_order(height: int, width: int, device: torch.device) -> Tensor:
-    """Each direction's map position at each step, ``(4, h·w)`` int32: row-major, column-major, both reversed.
+    """The cross-scan's traversals as the kernels read them: ``(4, h·w)`` int32, made once per map size and device.
 
     A table read per tile costs the kernels less than the integer divisions that compute a column-major position.
     """
-    rows = torch.arange(height * width, device=device, dtype=torch.int32)
-    cols = rows.view(height, width).t().reshape(-1)
-    return torch.stack([rows, cols, rows.flip(0), cols.flip(0)])
+    return _traversals(height, width, device).to(torch.int32)
 
 
 def _walk(height: int, width: int, device: torch.device) -> tuple[Tensor, dict]:
