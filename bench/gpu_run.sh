@@ -2,11 +2,12 @@
 # The GPU checks and benchmarks, in one call on a CUDA machine, each part under its own time limit so that a slow
 # part cannot starve the rest; every part writes its log and figures under OUT_DIR.
 #
-#   bash bench/gpu_run.sh OUT_DIR [env] [check] [scan] [probe] [core] [loader] [models] [resolution] [attention]
+#   bash bench/gpu_run.sh OUT_DIR [env] [check] [dwconv] [scan] [probe] [core] [loader] [models] [resolution] [attention]
 #                         [profile] [imagenette EPOCHS]
 #
 #   env         GPU, torch / triton / timm versions, and which optional packages import
 #   check       pytest -m gpu: the Triton scan, every fast form eager and compiled, attention, every *_tiny model
+#   dwconv      bench/bench_dwconv.py: the depthwise convolution's kernels against cuDNN at the models' maps
 #   scan        bench/bench_selective_scan.py: correctness against float64, then timing at VMamba-Tiny's stages
 #   probe       bench/probe_ss2d_core.py: the fused core's kernels with one part of their work taken out, timed
 #   core        bench/bench_ss2d_core.py: the fused SS2D core against the composed form (forward, forward + backward)
@@ -51,6 +52,9 @@ PY
     check)
       timeout ${CHECK_TIMEOUT:-400} python3 -m pytest -q -m gpu -p no:cacheprovider ${CHECK_TESTS:-tests/ops/test_selective_scan_gpu.py \
         tests/ops/test_attention.py tests/ops/test_forms_gpu.py tests/models/test_gpu.py} 2>&1 | tee "$out/check.log" | tail -40
+      ;;
+    dwconv)
+      timeout 300 python3 bench/bench_dwconv.py --out "$out/dwconv"
       ;;
     scan)
       timeout 200 python3 bench/bench_selective_scan.py --out "$out/scan" --budget-s 120 | tail -30

@@ -120,3 +120,43 @@ def test_ss2d_trains_through_the_fused_core_as_through_the_composed_one():
         (layer(x) * upstream).sum().backward()
         grads[name] = {n: p.grad for n, p in layer.named_parameters()}
     vt.assert_close(grads["fused"], grads["composed"], vt.TOLERANCES[torch.float32], name="SS2D parameter gradients")
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_dwconv_kernels_match_reference_on_cuda(compiled):
+    import torch.nn.functional as F
+
+    from vmix.ops.dwconv import dwconv_reference, dwconv_triton
+
+    if dwconv_triton is None:
+        pytest.skip("needs triton")
+    torch._dynamo.reset()
+
+    @settings(max_examples=6 if compiled else 25, deadline=None)
+    @given(case=vt.dwconv_cases(max_side=40, max_dim=80, dtypes=LOW))
+    def check(case):
+        before, after = case.meta["pad"]
+
+        def form(x, weight, bias):  # on a channel slice of a wider tensor, as the layers call it
+            return dwconv_triton(F.pad(x, (before, after))[..., before : before + x.shape[-1]], weight, bias)
+
+        vt.assert_forms_agree(
+            torch.compile(form, fullgraph=True) if compiled else form, dwconv_reference, _cuda(case.inputs), case.tol
+        )
+
+    check()
+
+
+def test_dwconv_under_autocast_reads_float32_maps_and_gives_bf16():
+    from vmix.ops.dwconv import dwconv, dwconv_reference
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 17, 23, 40, device="cuda", requires_grad=True)
+    w = torch.randn(40, 1, 3, 3, device="cuda", requires_grad=True)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        y = dwconv(x, w)
+    assert y.dtype == torch.bfloat16
+    y.float().sum().backward()
+    assert x.grad.dtype == torch.float32 and w.grad.dtype == torch.float32
+    want = dwconv_reference(x.detach().double(), w.detach().double())
+    vt.assert_close(y.detach().double(), want, vt.TOLERANCES[torch.bfloat16], name="dwconv under autocast")

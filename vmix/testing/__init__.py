@@ -15,6 +15,7 @@ from vmix.testing.assertions import (
 from vmix.testing.strategies import (
     Case,
     attention_cases,
+    dwconv_cases,
     float_dtypes,
     image_cases,
     lengths,
@@ -31,6 +32,7 @@ __all__ = [
     "assert_close",
     "assert_forms_agree",
     "attention_cases",
+    "dwconv_cases",
     "float_dtypes",
     "image_cases",
     "lengths",

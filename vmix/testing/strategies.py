@@ -35,6 +35,7 @@ __all__ = [
     "attention_cases",
     "image_cases",
     "ss2d_core_cases",
+    "dwconv_cases",
 ]
 
 
@@ -277,3 +278,37 @@ def ss2d_core_cases(
     )
     case_id = f"B{batch}-H{height}-W{width}-E{dim}-R{rank}-N{d_state}-{_SHORT[dtype]}"
     return Case(inputs=inputs, tol=tolerance_for(dtype), id=case_id)
+
+
+@st.composite
+def dwconv_cases(
+    draw,
+    *,
+    max_batch: int = 2,
+    max_side: int = 11,
+    max_dim: int = 40,
+    kernel_sizes: tuple[int, ...] = (1, 3, 5, 7),
+    dtypes: tuple[torch.dtype, ...] = (torch.float64,),
+) -> Case:
+    """Inputs of ``vmix.ops.dwconv``: a channels-last map ``x (b, h, w, c)``, ``weight (c, 1, k, k)`` and a bias or
+    ``None``. Sides go from 1 to beyond the kernel and ``c`` past 32 (partly filled channel blocks).
+
+    ``meta["pad"]`` is ``(before, after)``: a layer often convolves a channel slice of a wider projection output, so a
+    test can widen ``x`` by that many channels on each side and pass the slice back (``F.pad`` then slicing keeps
+    ``x`` the leaf that gets the gradient); ``(0, 0)`` is the dense map.
+    """
+    batch = draw(st.integers(1, max_batch))
+    height, width = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    dim = draw(st.integers(1, max_dim))
+    k = draw(st.sampled_from(kernel_sizes))
+    pad = draw(st.sampled_from([(0, 0), (0, 5), (3, 4)]))
+    with_bias = draw(st.booleans())
+    dtype = draw(float_dtypes(*dtypes))
+    g = _gen(draw(st.integers(0, 2**31 - 1)))
+    inputs = dict(
+        x=torch.randn(batch, height, width, dim, generator=g, dtype=torch.float64).to(dtype),
+        weight=(torch.randn(dim, 1, k, k, generator=g, dtype=torch.float64) / k).to(dtype),
+        bias=torch.randn(dim, generator=g, dtype=torch.float64).to(dtype) if with_bias else None,
+    )
+    case_id = f"B{batch}-H{height}-W{width}-C{dim}-K{k}-pad{pad[0]}.{pad[1]}{'-bias' if with_bias else ''}"
+    return Case(inputs=inputs, tol=tolerance_for(dtype), id=f"{case_id}-{_SHORT[dtype]}", meta=dict(pad=pad))
