@@ -42,7 +42,13 @@ def nc_ssd(
 
     Takes the causal :func:`vmix.ops.ssd`'s arguments (the official code feeds the same ``dt`` and ``A``), but head
     ``j`` reads group ``j % groups`` as the official non-causal code does, not Mamba2's ``j // (heads // groups)``.
-    Accumulates in float32 (float64 for float64 inputs) with autocast turned off, and returns ``x``'s dtype.
+    Returns ``x``'s dtype. The inputs' dtypes, not autocast (turned off here), decide the precision: float32 and
+    float64 inputs are computed in float32 (float64). For bfloat16 or float16 ``x``, ``B`` and ``C``, the linear form
+    (``"auto"``) computes ``x · m`` in float32 and rounds it once to the input dtype, runs both contractions over
+    tokens with operands in that dtype (GEMMs that accumulate in float32; the state ``S`` comes out in that dtype)
+    and adds the skip ``D x`` in float32 before the final cast: float32 copies of the ``(batch, length, heads ·
+    head_dim)`` tensors would cost memory traffic for little accuracy, the GEMMs accumulating in float32 anyway.
+    ``"quadratic"`` and ``"reference"`` compute in float32 for 16-bit inputs.
 
     Args:
         x: inputs, ``(batch, length, heads, head_dim)``.
@@ -69,6 +75,6 @@ def nc_ssd(
     check_ssd_inputs(x, dt, A, B, C, D, op="nc_ssd")
     if impl not in _FORMS:
         raise ValueError(f"nc_ssd: unknown impl {impl!r}; expected one of {', '.join(map(repr, _FORMS))}")
-    # Autocast would run the contractions in bf16; the global state is accumulated in float32 whatever the dtype.
+    # The inputs' dtypes decide the precision: autocast would turn float32 inputs' contractions to bf16.
     with torch.autocast(device_type=x.device.type, enabled=False):
         return _FORMS[impl](x, dt, A, B, C, D)
