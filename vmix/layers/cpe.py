@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from einops import rearrange
 from jaxtyping import Float
 from torch import Tensor, nn
 
 from vmix._shapecheck import shapecheck
+from vmix.ops.dwconv import dwconv
 
 __all__ = ["ConvPosEnc"]
 
@@ -41,10 +41,8 @@ class ConvPosEnc(nn.Conv2d):
         """Return ``x + dwconv(x)`` for a channels-last map ``x`` with ``C = dim``."""
         if x.shape[-1] != self.dim:
             raise ValueError(f"ConvPosEnc expects (B, H, W, C) with C = dim = {self.dim}; got {tuple(x.shape)}")
-        # The permuted view is NCHW with channels-last strides, which convolution kernels take without a copy.
         # The sum is formed on the flat token sequence, and both uses of x go through it so that their gradients
         # meet there too: a 4-D (b, h, w, c) intermediate is laid out h-innermost (VSSBlock.forward says why).
         h, w = x.shape[1:3]
         t = x.flatten(1, 2)
-        y = super().forward(rearrange(t, "b (h w) c -> b c h w", h=h))
-        return (t + rearrange(y, "b c h w -> b (h w) c")).unflatten(1, (h, w))
+        return (t + dwconv(t.unflatten(1, (h, w)), self.weight, self.bias).flatten(1, 2)).unflatten(1, (h, w))

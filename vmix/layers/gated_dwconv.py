@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from einops import rearrange
 from jaxtyping import Float
 from torch import Tensor, nn
 
 from vmix._shapecheck import shapecheck
 from vmix.layers.mlp import init_linear_
+from vmix.ops.dwconv import dwconv
 
 __all__ = ["GatedDWConv"]
 
@@ -60,8 +60,11 @@ class GatedDWConv(nn.Module):
             raise ValueError(f"GatedDWConv expects (B, H, W, C) with C = dim = {self.dim}; got {tuple(x.shape)}")
         # Everything but the convolution runs on the flat token sequence; see vmix.models.blocks.VSSBlock.forward.
         h, w = x.shape[1:3]
-        v, z = self.in_proj(x.flatten(1, 2)).chunk(2, dim=-1)  # [B, L, E] each: value first, gate second
-        v = F.silu(rearrange(self.conv2d(rearrange(v, "b (h w) e -> b e h w", h=h)), "b e h w -> b (h w) e"))
+        # Value rows first, gate rows second; a product each, so the convolution reads a dense map (a channel slice
+        # of one wide product would be copied to a dense tensor before cuDNN's kernel).
+        t, weight = x.flatten(1, 2), self.in_proj.weight
+        v, z = F.linear(t, weight[: self.hidden]), F.linear(t, weight[self.hidden :])  # [B, L, E] each
+        v = F.silu(dwconv(v.unflatten(1, (h, w)), self.conv2d.weight, self.conv2d.bias).flatten(1, 2))
         return self.out_proj(self.out_norm(v) * F.silu(z)).unflatten(1, (h, w))
 
     def extra_repr(self) -> str:

@@ -6,12 +6,12 @@ import math
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from jaxtyping import Float
 from torch import Tensor, nn
 
 from vmix._shapecheck import shapecheck
 from vmix.ops.cross_scan import cross_scan
+from vmix.ops.dwconv import dwconv
 from vmix.ops.selective_scan import IMPLS as _SCAN_IMPLS
 from vmix.ops.ss2d_core import ss2d_core
 
@@ -143,8 +143,8 @@ class SS2D(nn.Module):
         # optimisation would give a 4-D (b, h, w, e) intermediate (the SiLU's output and its gradient, the norm's
         # saved activations) channels-last strides, h innermost, and every kernel touching it would work transposed.
         h, w = x.shape[1:3]
-        z = rearrange(self.in_proj(x), "b h w e -> b e h w")
-        z = F.silu(rearrange(self.conv2d(z), "b e h w -> b (h w) e"))  # [B, L, E]
+        z = self.in_proj(x.flatten(1, 2)).unflatten(1, (h, w))
+        z = F.silu(dwconv(z, self.conv2d.weight, self.conv2d.bias).flatten(1, 2))  # [B, L, E]
         # x_proj is pointwise per token, so it commutes with the traversals: one product on the map (reading it
         # once, not its four copies), then each direction takes its own projection in its own order.
         j = r + 2 * n

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from jaxtyping import Float
 from torch import Tensor, nn
 
 import vmix.layers as L
 from vmix._shapecheck import shapecheck
 from vmix.models.configs import MIXER_KINDS, BlockConfig
+from vmix.ops.dwconv import dwconv
 
 __all__ = ["GatedCNNBlock", "TransformerBlock", "VSSBlock", "VSSDBlock", "build_block", "build_mixer"]
 
@@ -170,8 +170,13 @@ class GatedCNNBlock(nn.Module):
         # On the flat token sequence but for the convolution, as VSSBlock.forward says why.
         h, w = x.shape[1:3]
         t = x.flatten(1, 2)
-        g, i, c = torch.split(self.fc1(self.norm(t)), self.split_sizes, dim=-1)
-        c = rearrange(self.conv(rearrange(c, "b (h w) c -> b c h w", h=h)), "b c h w -> b (h w) c")
+        # The convolved channels get a product of their own, so the convolution reads a dense map (a channel slice
+        # of fc1's output would be copied to a dense tensor before cuDNN's kernel).
+        u, weight, bias = self.norm(t), self.fc1.weight, self.fc1.bias
+        n = self.split_sizes[0] + self.split_sizes[1]  # rows of g and i; c's are the rest
+        g, i = torch.split(F.linear(u, weight[:n], bias[:n]), self.split_sizes[:2], dim=-1)
+        c = F.linear(u, weight[n:], bias[n:])
+        c = dwconv(c.unflatten(1, (h, w)), self.conv.weight, self.conv.bias).flatten(1, 2)
         return (t + self.drop_path(self.fc2(F.gelu(g) * torch.cat((i, c), dim=-1)))).unflatten(1, (h, w))
 
 
