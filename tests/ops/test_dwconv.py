@@ -95,6 +95,8 @@ def test_triton_names_the_device_it_needs(monkeypatch):
     monkeypatch.setattr(triton.knobs.runtime, "interpret", False)
     with pytest.raises(ValueError, match="runs on a GPU; got cpu tensors"):
         dwconv(torch.randn(1, 3, 3, 2), torch.randn(2, 1, 3, 3), impl="triton")
+    with pytest.raises(ValueError, match="computes in float32; for float64 inputs use impl='aten'"):
+        dwconv(torch.randn(1, 3, 3, 2, dtype=torch.float64), torch.randn(2, 1, 3, 3), impl="triton")
 
 
 @pytest.mark.parametrize("k", [3, 7])

@@ -5,7 +5,7 @@ and the layers call it on ``(b, h, w, c)`` maps, often channel slices of a proje
 shifted slices: the definition, any dtype), ``aten`` (``F.conv2d`` with ``groups=c``: cuDNN on a GPU, oneDNN on the
 CPU) and ``triton`` (kernels that read the map through its strides, GPU). ``"auto"`` takes ``aten`` everywhere: on an
 H100 the kernels' forward is on a par with cuDNN's (faster on float32 maps, which it reads without a cast) but their
-backward is 1.5-2.7× slower (``bench/RESULTS.md``, run 17), so they are not yet what training should run.
+backward is 1.5-2.7× slower (``bench/RESULTS.md``, run 18), so they are not yet what training should run.
 """
 
 from __future__ import annotations

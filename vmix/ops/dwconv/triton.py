@@ -19,7 +19,10 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from jaxtyping import Float
 from torch import Tensor
+
+from vmix._shapecheck import shapecheck
 
 __all__ = ["dwconv_triton"]
 
@@ -226,7 +229,14 @@ def _backward(ctx, dy):
 _dwconv_fwd.register_autograd(_backward, setup_context=_setup_context)
 
 
-def dwconv_triton(x: Tensor, weight: Tensor, bias: Tensor | None = None, *, out_dtype: torch.dtype | None = None):
+@shapecheck
+def dwconv_triton(
+    x: Float[Tensor, "b h w c"],
+    weight: Float[Tensor, "c 1 k k"],
+    bias: Float[Tensor, " c"] | None = None,
+    *,
+    out_dtype: torch.dtype | None = None,
+) -> Float[Tensor, "b h w c"]:
     """The depthwise convolution in Triton kernels, forward and backward (same meaning as the reference form).
 
     Arithmetic in float32 whatever the dtypes; the result in ``out_dtype`` (``x``'s dtype by default), gradients in
@@ -242,12 +252,17 @@ def dwconv_triton(x: Tensor, weight: Tensor, bias: Tensor | None = None, *, out_
     Returns:
         ``(batch, h, w, c)``, contiguous.
 
+    Raises:
+        ValueError: for float64 inputs or tensors off the GPU (use ``impl="aten"`` or ``"reference"``).
+
     Example:
         >>> # needs a GPU (or TRITON_INTERPRET=1 on the CPU)
         >>> x, w = torch.randn(2, 5, 7, 16, device="cuda"), torch.randn(16, 1, 3, 3, device="cuda")  # doctest: +SKIP
         >>> dwconv_triton(x, w).shape  # doctest: +SKIP
         torch.Size([2, 5, 7, 16])
     """
+    if torch.float64 in (x.dtype, weight.dtype):
+        raise ValueError("dwconv_triton computes in float32; for float64 inputs use impl='aten' or 'reference'")
     if not x.is_cuda and not triton.knobs.runtime.interpret:
         raise ValueError(f"dwconv_triton runs on a GPU; got {x.device.type} tensors (use impl='aten')")
     return _dwconv_fwd(x, weight, bias, x.dtype if out_dtype is None else out_dtype)
