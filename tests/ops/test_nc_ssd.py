@@ -32,34 +32,16 @@ def test_form_matches_bidirectional_recurrence(form, case):
     vt.assert_forms_agree(form, nc_ssd_reference, case.inputs, case.tol)
 
 
-def _output_and_grads(form, inputs, upstream):
-    leaves = {k: v.detach().clone().requires_grad_() for k, v in inputs.items() if v is not None}
-    out = form(**leaves)
-    (out * upstream.to(out.dtype)).sum().backward()
-    return {"output": out, **{f"d{k}": v.grad for k, v in leaves.items()}}
-
-
 @given(case=vt.nc_ssd_cases(max_len=48, dtypes=(torch.float32, torch.bfloat16)))
 def test_low_precision_inputs_match_float64_reference(case):
     # Tolerances of vmix.testing: float32 rel-RMS 2e-4 (floor 1e-4), bfloat16 2e-2 (floor 1e-3), outputs and grads.
-    inputs = case.inputs
-    assert nc_ssd(**inputs).dtype == inputs["x"].dtype
-    if inputs["x"].dtype != torch.bfloat16:
-        vt.assert_forms_agree(nc_ssd, nc_ssd_reference, inputs, case.tol)
-        return
     # bf16 contractions round x·m, S, C S and their gradients to bf16: errors of a few 2^-8 times the sums' terms,
     # which exceed 2e-2 of a result whose terms cancel (up to 1.0 on 3000 draws). Measured against the same sums
     # with every term positive (|x|, |B|, |C|, |D|, |upstream|) they stay below 9e-3.
-    upstream = torch.randn(inputs["x"].shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    upstream = upstream.to(torch.bfloat16).double()
-    f64 = {k: v.double() for k, v in inputs.items() if v is not None}
-    got = _output_and_grads(nc_ssd, inputs, upstream)
-    want = _output_and_grads(nc_ssd_reference, f64, upstream)
-    positive = {k: v.abs() if k in ("x", "B", "C", "D") else v for k, v in f64.items()}
-    scale = _output_and_grads(nc_ssd_reference, positive, upstream.abs())
-    for key in got:
-        floor = max(case.tol.floor, scale[key].pow(2).mean().sqrt().item())
-        vt.assert_close(got[key], want[key], vt.Tolerance(rel=case.tol.rel, floor=floor), name=key)
+    inputs = case.inputs
+    assert nc_ssd(**inputs).dtype == inputs["x"].dtype
+    low = ("x", "B", "C", "D") if inputs["x"].dtype == torch.bfloat16 else ()
+    vt.assert_forms_agree(nc_ssd, nc_ssd_reference, inputs, case.tol, magnitudes=low)
 
 
 def test_bfloat16_inputs_round_x_m_the_state_and_the_output_once():
