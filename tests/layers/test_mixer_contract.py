@@ -96,3 +96,22 @@ def test_compiled_fullgraph_equals_eager_forward_and_backward(name):
         return {"out": out.detach(), **{n: p.grad.clone() for n, p in mixer.named_parameters()}}
 
     vt.assert_close(run(torch.compile(mixer, fullgraph=True)), run(mixer), vt.tolerance_for(torch.float32))
+
+
+CONVOLVING = {
+    **{n: MIXERS[n] for n in ("SS2D", "NCSSD", "SSD", "BiSSD", "GatedDWConv")},
+    "ConvPosEnc": lambda: L.ConvPosEnc(DIM),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONVOLVING))
+def test_conv_impl_picks_the_depthwise_convolutions_form(name):
+    torch.manual_seed(0)
+    layer = CONVOLVING[name]().double()
+    x = torch.randn(2, 5, 3, DIM, dtype=torch.float64)
+    want = layer(x)
+    layer.conv_impl = "reference"
+    vt.assert_close(layer(x), want, vt.TOLERANCES[torch.float64], name=f"{name} on the reference convolution")
+    layer.conv_impl = "winograd"
+    with pytest.raises(ValueError, match="unknown impl 'winograd'"):
+        layer(x)

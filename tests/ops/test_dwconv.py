@@ -87,6 +87,19 @@ def test_unknown_impl_is_named():
         dwconv(torch.randn(1, 3, 3, 2), torch.randn(2, 1, 3, 3), impl="cudnn")
 
 
+@pytest.mark.parametrize("impl", ["auto", "aten", "reference"])
+def test_silu_activation_is_silu_of_the_convolution(impl):
+    torch.manual_seed(0)
+    x, w, b = torch.randn(2, 5, 6, 8), torch.randn(8, 1, 3, 3), torch.randn(8)
+    want = F.silu(dwconv_reference(x, w, b))
+    torch.testing.assert_close(dwconv(x, w, b, activation="silu", impl=impl), want)
+
+
+def test_unknown_activation_is_named():
+    with pytest.raises(ValueError, match=r"unknown activation 'gelu'; expected one of \(None, 'silu'\)"):
+        dwconv(torch.randn(1, 3, 3, 2), torch.randn(2, 1, 3, 3), activation="gelu")
+
+
 def test_triton_names_the_device_it_needs(monkeypatch):
     if dwconv_triton is None:
         pytest.skip("needs triton")

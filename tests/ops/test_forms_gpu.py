@@ -153,6 +153,27 @@ def test_dwconv_kernels_match_reference_on_cuda(compiled):
     check()
 
 
+def test_dwconv_kernel_with_silu_matches_silu_of_the_reference_on_cuda():
+    import torch.nn.functional as F
+
+    from vmix.ops.dwconv import dwconv_reference, dwconv_triton
+
+    if dwconv_triton is None:
+        pytest.skip("needs triton")
+
+    @settings(max_examples=6, deadline=None)
+    @given(case=vt.dwconv_cases(max_side=40, max_dim=80, kernel_sizes=(1, 3), dtypes=LOW))
+    def check(case):
+        vt.assert_forms_agree(
+            lambda x, weight, bias: dwconv_triton(x, weight, bias, activation="silu"),
+            lambda x, weight, bias: F.silu(dwconv_reference(x, weight, bias)),
+            _cuda(case.inputs),
+            case.tol,
+        )
+
+    check()
+
+
 def test_dwconv_under_autocast_reads_float32_maps_and_gives_bf16():
     from vmix.ops.dwconv import dwconv, dwconv_reference
 

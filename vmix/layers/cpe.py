@@ -30,6 +30,10 @@ class ConvPosEnc(nn.Conv2d):
         torch.Size([2, 7, 5, 32])
     """
 
+    conv_impl: str = "auto"
+    """Form of the depthwise convolution, passed to :func:`vmix.ops.dwconv` (``"auto"``, ``"aten"``, ``"reference"``,
+    ``"triton"``); set it on an instance to force one. Not a parameter: the state_dict does not change."""
+
     def __init__(self, dim: int, kernel_size: int = 3) -> None:
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd so the map keeps its size; got {kernel_size}")
@@ -45,4 +49,6 @@ class ConvPosEnc(nn.Conv2d):
         # meet there too: a 4-D (b, h, w, c) intermediate is laid out h-innermost (VSSBlock.forward says why).
         h, w = x.shape[1:3]
         t = x.flatten(1, 2)
-        return (t + dwconv(t.unflatten(1, (h, w)), self.weight, self.bias).flatten(1, 2)).unflatten(1, (h, w))
+        return (
+            t + dwconv(t.unflatten(1, (h, w)), self.weight, self.bias, impl=self.conv_impl).flatten(1, 2)
+        ).unflatten(1, (h, w))

@@ -36,6 +36,10 @@ class GatedDWConv(nn.Module):
         torch.Size([2, 7, 5, 32])
     """
 
+    conv_impl: str = "auto"
+    """Form of the depthwise convolution, passed to :func:`vmix.ops.dwconv` (``"auto"``, ``"aten"``, ``"reference"``,
+    ``"triton"``); set it on an instance to force one. Not a parameter: the state_dict does not change."""
+
     def __init__(self, dim: int, *, expand: float = 2.0, kernel_size: int = 7, conv_bias: bool = False) -> None:
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
@@ -64,7 +68,8 @@ class GatedDWConv(nn.Module):
         # of one wide product would be copied to a dense tensor before cuDNN's kernel).
         t, weight = x.flatten(1, 2), self.in_proj.weight
         v, z = F.linear(t, weight[: self.hidden]), F.linear(t, weight[self.hidden :])  # [B, L, E] each
-        v = F.silu(dwconv(v.unflatten(1, (h, w)), self.conv2d.weight, self.conv2d.bias).flatten(1, 2))
+        v = dwconv(v.unflatten(1, (h, w)), self.conv2d.weight, self.conv2d.bias, activation="silu", impl=self.conv_impl)
+        v = v.flatten(1, 2)
         return self.out_proj(self.out_norm(v) * F.silu(z)).unflatten(1, (h, w))
 
     def extra_repr(self) -> str:

@@ -62,6 +62,10 @@ class SSDMixer(nn.Module):
         torch.Size([1, 4, 5, 32])
     """
 
+    conv_impl: str = "auto"
+    """Form of the depthwise convolution, passed to :func:`vmix.ops.dwconv` (``"auto"``, ``"aten"``, ``"reference"``,
+    ``"triton"``); set it on an instance to force one. Not a parameter: the state_dict does not change."""
+
     def __init__(
         self,
         dim: int,
@@ -154,7 +158,9 @@ class SSDMixer(nn.Module):
         gate_and_step = torch.cat([weight[:inner], weight[inner + conv_channels :]])
         z, dt = torch.split(F.linear(t, gate_and_step), [inner, heads], dim=-1)
         conv = self.conv2d
-        xbc = F.silu(dwconv(xbc.unflatten(1, (height, x.shape[2])), conv.weight, conv.bias).flatten(1, 2))
+        xbc = dwconv(
+            xbc.unflatten(1, (height, x.shape[2])), conv.weight, conv.bias, activation="silu", impl=self.conv_impl
+        ).flatten(1, 2)
         xs, B, C = torch.split(xbc, self._conv_split, dim=-1)
         dt, A = self._step(dt, xs)
         y = self.core(

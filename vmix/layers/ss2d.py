@@ -62,6 +62,10 @@ class SS2D(nn.Module):
         torch.Size([2, 7, 9, 32])
     """
 
+    conv_impl: str = "auto"
+    """Form of the depthwise convolution, passed to :func:`vmix.ops.dwconv` (``"auto"``, ``"aten"``, ``"reference"``,
+    ``"triton"``); set it on an instance to force one. Not a parameter: the state_dict does not change."""
+
     def __init__(
         self,
         dim: int,
@@ -144,7 +148,8 @@ class SS2D(nn.Module):
         # saved activations) channels-last strides, h innermost, and every kernel touching it would work transposed.
         h, w = x.shape[1:3]
         z = self.in_proj(x.flatten(1, 2)).unflatten(1, (h, w))
-        z = F.silu(dwconv(z, self.conv2d.weight, self.conv2d.bias).flatten(1, 2))  # [B, L, E]
+        z = dwconv(z, self.conv2d.weight, self.conv2d.bias, activation="silu", impl=self.conv_impl)
+        z = z.flatten(1, 2)  # [B, L, E]
         # x_proj is pointwise per token, so it commutes with the traversals: one product on the map (reading it
         # once, not its four copies), then each direction takes its own projection in its own order.
         j = r + 2 * n

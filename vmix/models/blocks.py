@@ -148,6 +148,10 @@ class GatedCNNBlock(nn.Module):
         torch.Size([2, 5, 7, 24])
     """
 
+    conv_impl: str = "auto"
+    """Form of the depthwise convolution, passed to :func:`vmix.ops.dwconv` (``"auto"``, ``"aten"``, ``"reference"``,
+    ``"triton"``); set it on an instance to force one. Not a parameter: the state_dict does not change."""
+
     def __init__(self, dim: int, config: BlockConfig, drop_path: float = 0.0) -> None:
         super().__init__()
         options = dict(config.mixer_options)
@@ -176,7 +180,7 @@ class GatedCNNBlock(nn.Module):
         n = self.split_sizes[0] + self.split_sizes[1]  # rows of g and i; c's are the rest
         g, i = torch.split(F.linear(u, weight[:n], bias[:n]), self.split_sizes[:2], dim=-1)
         c = F.linear(u, weight[n:], bias[n:])
-        c = dwconv(c.unflatten(1, (h, w)), self.conv.weight, self.conv.bias).flatten(1, 2)
+        c = dwconv(c.unflatten(1, (h, w)), self.conv.weight, self.conv.bias, impl=self.conv_impl).flatten(1, 2)
         return (t + self.drop_path(self.fc2(F.gelu(g) * torch.cat((i, c), dim=-1)))).unflatten(1, (h, w))
 
 

@@ -1,11 +1,13 @@
 """Depthwise 2-D convolution of a channels-last map: stride 1, zero "same" padding, an odd square kernel.
 
 Every vmix mixer but attention has one (SS2D's and NC-SSD's 3×3 before the core, GatedDWConv's 7×7, the CPE's 3×3),
-and the layers call it on ``(b, h, w, c)`` maps, often channel slices of a projection. Forms: ``reference`` (a sum of
-shifted slices: the definition, any dtype), ``aten`` (``F.conv2d`` with ``groups=c``: cuDNN on a GPU, oneDNN on the
-CPU) and ``triton`` (kernels that read the map through its strides, GPU). ``"auto"`` takes ``aten`` everywhere: on an
-H100 the kernels' forward is on a par with cuDNN's (faster on float32 maps, which it reads without a cast) but their
-backward is 1.5-2.7× slower (``bench/RESULTS.md``, run 18), so they are not yet what training should run.
+and the layers call it on ``(b, h, w, c)`` maps. Forms: ``reference`` (a sum of shifted slices: the definition, any
+dtype), ``aten`` (``F.conv2d`` with ``groups=c``: cuDNN on a GPU, oneDNN on the CPU) and ``triton`` (kernels that
+read the map through its strides, GPU). ``"auto"`` takes ``aten``. Measured on an H100 (``bench/RESULTS.md``, runs
+18 and 24-27): the kernels' 3×3 forward alone is 1.15-1.7× cuDNN's, but inside compiled ``vssd_tiny`` inference it
+costs more kernel time than cuDNN's (3.3 against 2.1 ms a step) and the model runs 7 % slower; their backward is
+1.5-2.7× slower, their 7×7 forward 1.5-2× slower. The reference form compiled by Inductor is slower still (0.8×
+cuDNN alone, a quarter of ``vssd_tiny``'s inference speed lost once fused with its neighbours).
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ try:
 except ImportError:  # no triton: the kernel form is not available
     dwconv_triton = None
 
-__all__ = ["IMPLS", "dwconv", "dwconv_aten", "dwconv_reference", "dwconv_triton"]
+__all__ = ["ACTIVATIONS", "IMPLS", "dwconv", "dwconv_aten", "dwconv_reference", "dwconv_triton"]
 
 IMPLS = ("auto", "aten", "reference", "triton")
 """Values accepted by ``impl=``."""
+
+ACTIVATIONS = (None, "silu")
+"""Values accepted by ``activation=``: none, or SiLU on the convolution's output (fused into the kernel's store by
+``triton``, as ``causal_conv1d``'s ``activation="silu"`` is in Mamba)."""
 
 
 @shapecheck
@@ -80,6 +86,7 @@ def dwconv(
     weight: Float[Tensor, "c 1 k k"],
     bias: Float[Tensor, " c"] | None = None,
     *,
+    activation: str | None = None,
     impl: str = "auto",
 ) -> Float[Tensor, "b h w c"]:
     """Depthwise convolution of a channels-last map: ``y[b, i, j, c] = bias[c] + Σ_{s,t} weight[c, 0, s, t] ·
@@ -93,6 +100,7 @@ def dwconv(
         x: channels-last map ``(batch, h, w, c)``; a channel slice of a wider tensor is read in place by ``triton``.
         weight: ``(c, 1, k, k)``, ``k`` odd.
         bias: ``(c,)`` or ``None``.
+        activation: ``None`` or ``"silu"``, applied to the convolution's output.
         impl: ``"auto"`` (``"aten"``, see above), ``"aten"``, ``"reference"`` or ``"triton"``.
 
     Returns:
@@ -100,7 +108,7 @@ def dwconv(
 
     Raises:
         ValueError: for a weight that is not ``(c, 1, k, k)`` with an odd ``k``, a bias that is not ``(c,)``, or an
-            unknown ``impl``.
+            unknown ``impl`` or ``activation``.
         ImportError: for ``impl="triton"`` without triton.
 
     Example:
@@ -111,10 +119,14 @@ def dwconv(
     _check(x, weight, bias)
     if impl not in IMPLS:
         raise ValueError(f"dwconv: unknown impl {impl!r}; expected one of {IMPLS}")
-    if impl == "reference":
-        return dwconv_reference(x, weight, bias)
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"dwconv: unknown activation {activation!r}; expected one of {ACTIVATIONS}")
     if impl == "triton":
         if dwconv_triton is None:
             raise ImportError("impl='triton' needs triton (pip install triton, on a machine with a GPU)")
-        return dwconv_triton(x, weight, bias, out_dtype=_autocast_dtype(x) or x.dtype)
-    return dwconv_aten(x, weight, bias)
+        return dwconv_triton(x, weight, bias, activation=activation, out_dtype=_autocast_dtype(x) or x.dtype)
+    if impl == "reference":
+        y = dwconv_reference(x, weight, bias).to(_autocast_dtype(x) or x.dtype)
+    else:  # "auto" or "aten"
+        y = dwconv_aten(x, weight, bias)
+    return y if activation is None else F.silu(y)

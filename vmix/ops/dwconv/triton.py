@@ -57,11 +57,12 @@ def _fits(configs, named_args, **kwargs):
 @triton.jit
 def _taps_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr, height, width, channels, sx_b, sx_h, sx_w,
-    K: tl.constexpr, FLIP: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
+    K: tl.constexpr, FLIP: tl.constexpr, HAS_BIAS: tl.constexpr, SILU: tl.constexpr, BLOCK_P: tl.constexpr,
+    BLOCK_C: tl.constexpr,
 ):  # fmt: skip
-    """``y = Σ_taps w · shifted x (+ bias)`` on a (pixels, channels) tile; ``FLIP`` uses the kernel rotated by 180°
-    (the input gradient). ``x`` is read through its (batch, row, column) strides, channels contiguous; ``y`` is a
-    dense channels-last map."""
+    """``y = Σ_taps w · shifted x (+ bias)`` on a (pixels, channels) tile, then SiLU if ``SILU``; ``FLIP`` uses the
+    kernel rotated by 180° (the input gradient). ``x`` is read through its (batch, row, column) strides, channels
+    contiguous; ``y`` is a dense channels-last map."""
     pid_b = tl.program_id(2).to(tl.int64)
     pix = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
     chan = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
@@ -83,6 +84,8 @@ def _taps_kernel(
             acc += xv.to(tl.float32) * wv[None, :]
     if HAS_BIAS:
         acc += tl.load(b_ptr + chan, mask=mask_c, other=0.0).to(tl.float32)[None, :]
+    if SILU:
+        acc = acc * tl.sigmoid(acc)
     y = y_ptr + (pid_b * height * width + pix[:, None]) * channels + chan[None, :]
     tl.store(y, acc.to(y_ptr.dtype.element_ty), mask=mask_p[:, None] & mask_c[None, :])
 
@@ -142,13 +145,16 @@ _weight_grad = triton.autotune(
 
 
 def _launch(tuned, grid, args: tuple, meta: dict) -> None:
-    """Run a kernel with its autotuned launch shape, or in Triton's CPU interpreter with the first that fits."""
+    """Run a kernel with its autotuned launch shape, or in Triton's CPU interpreter with the first that fits.
+
+    Through ``wrap_triton``, so that inside ``torch.compile`` Inductor launches the kernel from its own generated
+    code (a Python launch through the autotuner costs tens of microseconds, more than a small map's kernel)."""
     if triton.knobs.runtime.interpret:  # nothing worth tuning on
         configs = tuned.early_config_prune(tuned.configs, {}, **meta) if tuned.early_config_prune else tuned.configs
         config = configs[0].kwargs
         tuned.fn[grid(config)](*args, **meta, **config)
     else:
-        tuned[grid](*args, **meta)
+        torch.library.wrap_triton(tuned)[grid](*args, **meta)
 
 
 def _channels_last_view(x: Tensor) -> Tensor:
@@ -156,7 +162,9 @@ def _channels_last_view(x: Tensor) -> Tensor:
     return x if x.stride(-1) == 1 else x.contiguous()
 
 
-def _taps_launch(x: Tensor, weight: Tensor, bias: Tensor | None, out_dtype: torch.dtype, flip: bool) -> Tensor:
+def _taps_launch(
+    x: Tensor, weight: Tensor, bias: Tensor | None, out_dtype: torch.dtype, *, flip: bool, silu: bool
+) -> Tensor:
     b, height, width, channels = x.shape
     y = torch.empty(b, height, width, channels, device=x.device, dtype=out_dtype)
     if y.numel() == 0:
@@ -168,18 +176,15 @@ def _taps_launch(x: Tensor, weight: Tensor, bias: Tensor | None, out_dtype: torc
         return (triton.cdiv(height * width, meta["BLOCK_P"]), triton.cdiv(channels, meta["BLOCK_C"]), b)
 
     args = (x, weight, weight if bias is None else bias.contiguous(), y, height, width, channels, *x.stride()[:3])
-    _launch(_taps, grid, args, dict(K=weight.shape[-1], FLIP=flip, HAS_BIAS=bias is not None))
+    _launch(_taps, grid, args, dict(K=weight.shape[-1], FLIP=flip, HAS_BIAS=bias is not None, SILU=silu))
     return y
 
 
-@torch.library.custom_op("vmix::dwconv_fwd", mutates_args=())
-def _dwconv_fwd(x: Tensor, weight: Tensor, bias: Tensor | None, out_dtype: torch.dtype) -> Tensor:
-    return _taps_launch(x, weight, bias, out_dtype, flip=False)
-
-
-@_dwconv_fwd.register_fake
-def _(x, weight, bias, out_dtype):
-    return x.new_empty(x.shape, dtype=out_dtype)
+# A triton_op, not a custom_op: Inductor sees the kernel and its launch (the inference path runs it 53 times a step
+# in vssd_tiny); its fake implementation is the same code run on fake tensors.
+@torch.library.triton_op("vmix::dwconv_fwd", mutates_args=())
+def _dwconv_fwd(x: Tensor, weight: Tensor, bias: Tensor | None, out_dtype: torch.dtype, silu: bool) -> Tensor:
+    return _taps_launch(x, weight, bias, out_dtype, flip=False, silu=silu)
 
 
 @torch.library.custom_op("vmix::dwconv_bwd", mutates_args=())
@@ -187,7 +192,7 @@ def _dwconv_bwd(dy: Tensor, x: Tensor, weight: Tensor, has_bias: bool) -> tuple[
     b, height, width, channels = x.shape
     k = weight.shape[-1]
     dy = dy.contiguous()
-    dx = _taps_launch(dy, weight, None, x.dtype, flip=True)
+    dx = _taps_launch(dy, weight, None, x.dtype, flip=True, silu=False)
     pixels = b * height * width
     splits = max(1, min(_MAX_SPLITS, triton.cdiv(pixels, 512)))
     f32 = dict(device=x.device, dtype=torch.float32)
@@ -214,16 +219,21 @@ def _(dy, x, weight, has_bias):
 
 
 def _setup_context(ctx, inputs, output):
-    x, weight, bias, _ = inputs
-    ctx.save_for_backward(x, weight)
+    x, weight, bias, _, silu = inputs
+    ctx.save_for_backward(x, weight, bias if silu else None)
     ctx.bias_dtype = None if bias is None else bias.dtype
+    ctx.silu = silu
 
 
 def _backward(ctx, dy):
-    x, weight = ctx.saved_tensors
+    x, weight, bias = ctx.saved_tensors
+    if ctx.silu:  # the pre-activation is recomputed, not kept: the fused forward is there to save its bytes
+        pre = _dwconv_fwd(x, weight, bias, torch.float32, False)
+        gate = torch.sigmoid(pre)
+        dy = dy * gate * (1 + pre * (1 - gate))  # float32: the kernels read any dtype
     has_bias = ctx.bias_dtype is not None
     dx, dw, db = _dwconv_bwd(dy, x, weight, has_bias)
-    return dx, dw, db.to(ctx.bias_dtype) if has_bias else None, None
+    return dx, dw, db.to(ctx.bias_dtype) if has_bias else None, None, None
 
 
 _dwconv_fwd.register_autograd(_backward, setup_context=_setup_context)
@@ -235,25 +245,29 @@ def dwconv_triton(
     weight: Float[Tensor, "c 1 k k"],
     bias: Float[Tensor, " c"] | None = None,
     *,
+    activation: str | None = None,
     out_dtype: torch.dtype | None = None,
 ) -> Float[Tensor, "b h w c"]:
     """The depthwise convolution in Triton kernels, forward and backward (same meaning as the reference form).
 
     Arithmetic in float32 whatever the dtypes; the result in ``out_dtype`` (``x``'s dtype by default), gradients in
-    their inputs' dtypes. ``x`` is read through its strides as long as its channels are contiguous, so a channel
-    slice of a larger tensor costs no copy.
+    their inputs' dtypes. ``activation="silu"`` applies SiLU to the float32 sum before it is stored (its backward
+    recomputes the convolution rather than keeping it). ``x`` is read through its strides as long as its channels
+    are contiguous, so a channel slice of a larger tensor costs no copy.
 
     Args:
         x: channels-last map ``(batch, h, w, c)``, float32, float16 or bfloat16.
         weight: ``(c, 1, k, k)``, ``k`` odd.
         bias: ``(c,)`` or ``None``.
+        activation: ``None`` or ``"silu"``.
         out_dtype: dtype of the result.
 
     Returns:
         ``(batch, h, w, c)``, contiguous.
 
     Raises:
-        ValueError: for float64 inputs or tensors off the GPU (use ``impl="aten"`` or ``"reference"``).
+        ValueError: for float64 inputs or tensors off the GPU (use ``impl="aten"`` or ``"reference"``), or an
+            unknown ``activation``.
 
     Example:
         >>> # needs a GPU (or TRITON_INTERPRET=1 on the CPU)
@@ -265,4 +279,6 @@ def dwconv_triton(
         raise ValueError("dwconv_triton computes in float32; for float64 inputs use impl='aten' or 'reference'")
     if not x.is_cuda and not triton.knobs.runtime.interpret:
         raise ValueError(f"dwconv_triton runs on a GPU; got {x.device.type} tensors (use impl='aten')")
-    return _dwconv_fwd(x, weight, bias, x.dtype if out_dtype is None else out_dtype)
+    if activation not in (None, "silu"):
+        raise ValueError(f"dwconv_triton: unknown activation {activation!r}; expected None or 'silu'")
+    return _dwconv_fwd(x, weight, bias, x.dtype if out_dtype is None else out_dtype, activation == "silu")
