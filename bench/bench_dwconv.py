@@ -1,13 +1,18 @@
-"""The depthwise convolution on a GPU: vmix's Triton kernels against cuDNN (``F.conv2d``), at the models' shapes.
+"""The depthwise convolution on a GPU: Inductor's code for the sum of shifted slices and vmix's Triton kernels
+against cuDNN (``F.conv2d``), at the models' shapes.
 
-Every map is what a layer feeds the convolution in a ``*_tiny`` model under bf16 autocast at batch 128, 224²:
-NC-SSD's ``xBC`` and GConvNet's ``v`` and MambaOut's ``c`` are channel slices of a projection's bf16 output (cuDNN
-copies them to a dense tensor first; the kernels read them in place), SS2D's input is a dense bf16 map, the CPE's
-is the float32 residual stream; weights and bias are float32 parameters. First the kernels are checked against the
-float64 reference at batch 2 (output and the three gradients); then the forward alone and forward + backward are
-timed with ``triton.testing.do_bench`` (median, L2 flushed), each against ``dwconv_aten`` (cuDNN) on the same input
-in the same run. The floor is the interface bytes (input read, output written; backward: ``dy`` and ``x`` read,
-``dx`` written) at the copy rate.
+Every map is what a layer feeds the convolution in a ``*_tiny`` model under bf16 autocast at batch 128, 224²: a dense
+bf16 map (a projection's output) for NC-SSD, SS2D, GConvNet and MambaOut; the CPE at float32, as a hybrid's residual
+stream feeds it (in ``vssd_tiny`` the stream is bf16 under autocast: its stem ends in BatchNorm, not LayerNorm);
+weights and bias are float32 parameters. Forms: ``dwconv_aten`` (cuDNN, what ``impl="auto"`` runs),
+``dwconv_triton``, and the reference form compiled alone (``torch.compile`` of ``dwconv(impl="reference")``, static
+shapes: Inductor's loop over the shifted slices). Inside a model the forms meet their neighbours (Inductor fuses the
+reference form with them; both kernels are calls of their own): the models' ``@cudnn``, ``@shifted`` and ``@triton``
+variants in ``bench_models.py`` measure that. First every form is checked against the float64 reference at batch 2
+(output and the three gradients); then the forward alone and forward + backward are timed with
+``triton.testing.do_bench`` (median, L2 flushed), each against cuDNN on the same input in the same run. The floor
+is the interface bytes (input read, output written; backward: ``dy`` and ``x`` read, ``dx`` written) at the copy
+rate.
 
 Run on a CUDA machine from the repository root::
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -27,23 +33,22 @@ from triton.testing import do_bench
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import vmix.testing as vt  # noqa: E402
-from vmix.ops.dwconv import dwconv_aten, dwconv_reference, dwconv_triton  # noqa: E402
+from vmix.ops.dwconv import dwconv, dwconv_aten, dwconv_reference, dwconv_triton  # noqa: E402
 
 COPY_GBPS = 3018.0  # device-to-device copy, bytes read + written (performance.md §2)
 BATCH = 128
 # name: (side, channels, kernel, width of the tensor the map is a slice of, offset of the slice, input dtype)
 SHAPES = {
-    "vssd_tiny s1 NC-SSD xBC": (56, 256, 3, 386, 128, torch.bfloat16),
-    "vssd_tiny s2 NC-SSD xBC": (28, 384, 3, 644, 256, torch.bfloat16),
-    "vssd_tiny s3 NC-SSD xBC": (14, 640, 3, 1160, 512, torch.bfloat16),
-    "vssd_tiny s1 CPE": (56, 64, 3, 64, 0, torch.float32),
-    "vssd_tiny s3 CPE": (14, 256, 3, 256, 0, torch.float32),
+    "vssd_tiny s1 NC-SSD xBC": (56, 256, 3, 256, 0, torch.bfloat16),
+    "vssd_tiny s2 NC-SSD xBC": (28, 384, 3, 384, 0, torch.bfloat16),
+    "vssd_tiny s3 NC-SSD xBC": (14, 640, 3, 640, 0, torch.bfloat16),
+    "vssd_tiny s1 CPE (float32)": (56, 64, 3, 64, 0, torch.float32),
+    "vssd_tiny s3 CPE (float32)": (14, 256, 3, 256, 0, torch.float32),
     "vmamba_tiny s1 SS2D": (56, 192, 3, 192, 0, torch.bfloat16),
     "vmamba_tiny s3 SS2D": (14, 768, 3, 768, 0, torch.bfloat16),
-    "gconvnet_tiny s1 v": (56, 192, 7, 384, 0, torch.bfloat16),
-    "gconvnet_tiny s3 v": (14, 768, 7, 1536, 0, torch.bfloat16),
-    "mambaout_tiny s1 c": (56, 96, 7, 512, 416, torch.bfloat16),
-    "convnext_tiny s1 (dense, bf16)": (56, 96, 7, 96, 0, torch.bfloat16),
+    "gconvnet_tiny s1 v": (56, 192, 7, 192, 0, torch.bfloat16),
+    "gconvnet_tiny s3 v": (14, 768, 7, 768, 0, torch.bfloat16),
+    "mambaout_tiny s1 c": (56, 96, 7, 96, 0, torch.bfloat16),
 }
 
 
@@ -57,12 +62,14 @@ def make(side, channels, k, width, offset, dtype, batch, seed=0):
     return x, weight, bias
 
 
-def errors(shape) -> list[float]:
-    """Rel-RMS errors against float64 at batch 2: output, dx, dweight, dbias."""
+def errors(form, shape) -> list[float]:
+    """Rel-RMS errors of ``form`` against float64 at batch 2: output, dx, dweight, dbias."""
     x, w, b = make(*shape, batch=2, seed=1)
     ours = [t.detach().clone().requires_grad_() for t in (x, w, b)]
     exact = [t.detach().double().requires_grad_() for t in (x, w, b)]
-    got, want = dwconv_triton(*ours), dwconv_reference(*exact)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        got = form(*ours)
+    want = dwconv_reference(*exact)
     upstream = torch.randn(want.shape, device="cuda", dtype=torch.float64)
     got.backward(upstream.to(got.dtype))
     want.backward(upstream)
@@ -91,38 +98,49 @@ def triton_autocast(x, w, b):
     return dwconv_triton(x, w, b, out_dtype=torch.bfloat16)
 
 
+def inductor_form():
+    """The reference form compiled alone, with a fresh Dynamo cache so each shape gets its own static graphs."""
+    torch.compiler.reset()
+    return torch.compile(partial(dwconv, impl="reference"), dynamic=False)
+
+
+FORMS = {"cuDNN": lambda: dwconv_aten, "Triton": lambda: triton_autocast, "Inductor": inductor_form}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="folder for dwconv.json")
     args = parser.parse_args()
     print(f"{torch.cuda.get_device_name(0)} · torch {torch.__version__} · batch {BATCH} · bf16 autocast\n")
     print(
-        "| map | k | err y / dx / dw / db | fwd ms cuDNN | fwd ms triton | × | fwd floor % | fwd+bwd ms cuDNN "
-        "| fwd+bwd ms triton | × | fwd+bwd floor % |"
+        "| map | k | form | err y / dx / dw / db | fwd ms | cuDNN ÷ form | fwd floor % | fwd+bwd ms | cuDNN ÷ form "
+        "| fwd+bwd floor % |"
     )
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     rows = []
     for name, shape in SHAPES.items():
         side, channels, k, _, _, dtype = shape
-        err = errors(shape)
         x, w, b = make(*shape, batch=BATCH)
         elems = BATCH * side * side * channels
         fwd_bytes = elems * (x.element_size() + 2)  # x read, bf16 y written
         bwd_bytes = fwd_bytes + elems * (2 + x.element_size() * 2)  # dy, x read; dx written
-        row = dict(name=name, k=k, errors=err)
-        for mode, backward, moved in (("fwd", False, fwd_bytes), ("fwd_bwd", True, bwd_bytes)):
-            row[f"{mode}_cudnn_ms"] = timed(dwconv_aten, x, w, b, backward)
-            row[f"{mode}_triton_ms"] = timed(triton_autocast, x, w, b, backward)
-            row[f"{mode}_floor_ms"] = moved / COPY_GBPS / 1e6
-        rows.append(row)
-        print(
-            f"| {name} | {k} | {' / '.join(f'{e:.1e}' for e in err)} | {row['fwd_cudnn_ms']:.3f} | "
-            f"{row['fwd_triton_ms']:.3f} | {row['fwd_cudnn_ms'] / row['fwd_triton_ms']:.2f} | "
-            f"{100 * row['fwd_floor_ms'] / row['fwd_triton_ms']:.0f} | {row['fwd_bwd_cudnn_ms']:.3f} | "
-            f"{row['fwd_bwd_triton_ms']:.3f} | {row['fwd_bwd_cudnn_ms'] / row['fwd_bwd_triton_ms']:.2f} | "
-            f"{100 * row['fwd_bwd_floor_ms'] / row['fwd_bwd_triton_ms']:.0f} |",
-            flush=True,
-        )
+        cudnn = {}
+        for form_name, make_form in FORMS.items():
+            form = make_form()
+            row = dict(name=name, k=k, form=form_name, errors=errors(form, shape))
+            for mode, backward, moved in (("fwd", False, fwd_bytes), ("fwd_bwd", True, bwd_bytes)):
+                row[f"{mode}_ms"] = timed(form, x, w, b, backward)
+                row[f"{mode}_floor_ms"] = moved / COPY_GBPS / 1e6
+            cudnn = cudnn or row
+            rows.append(row)
+            print(
+                f"| {name} | {k} | {form_name} | {' / '.join(f'{e:.1e}' for e in row['errors'])} | "
+                f"{row['fwd_ms']:.3f} | {cudnn['fwd_ms'] / row['fwd_ms']:.2f} | "
+                f"{100 * row['fwd_floor_ms'] / row['fwd_ms']:.0f} | {row['fwd_bwd_ms']:.3f} | "
+                f"{cudnn['fwd_bwd_ms'] / row['fwd_bwd_ms']:.2f} | "
+                f"{100 * row['fwd_bwd_floor_ms'] / row['fwd_bwd_ms']:.0f} |",
+                flush=True,
+            )
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "dwconv.json").write_text(json.dumps(rows, indent=1))

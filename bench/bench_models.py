@@ -17,7 +17,9 @@ Run on a CUDA machine from the repository root::
 
 A model name with ``@composed`` runs its SS2D layers on the composed core (``scan_impl="triton"``), and one with
 ``@fused`` on the fused core (``scan_impl="fused"``), instead of what ``scan_impl="auto"`` picks (the fused core on
-a GPU, for training too at d_state 1).
+a GPU, for training too at d_state 1); ``@cudnn``, ``@shifted`` and ``@triton`` run every depthwise convolution
+through ``F.conv2d`` (``conv_impl="aten"``, what ``"auto"`` runs), as a sum of shifted slices (``"reference"``) or
+in vmix's Triton kernels (``"triton"``).
 
 A CPU smoke run of the script itself (no timing meaning)::
 
@@ -76,10 +78,25 @@ def _timed_steps(step, steps: int, device: torch.device) -> tuple[float, list[fl
     return first, [events[i].elapsed_time(events[i + 1]) / 1e3 for i in range(steps)]
 
 
+VARIANTS = {
+    "composed": ("scan_impl", "triton"),
+    "fused": ("scan_impl", "fused"),
+    "cudnn": ("conv_impl", "aten"),
+    "shifted": ("conv_impl", "reference"),
+    "triton": ("conv_impl", "triton"),
+}
+"""``name@variant``: the layer attribute set and its value."""
+
+
 def check_gradients(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor) -> None:
-    """One bf16-autocast forward + backward; every parameter must get a finite, non-zero gradient."""
+    """One bf16-autocast forward + backward; every parameter must get a finite, non-zero gradient.
+
+    In eval mode: at batch 2, drop path drops a block for both images with probability rate² (0.16 at rate 0.4),
+    and that block's parameters then get an exact zero; in a deep model some block nearly always does."""
+    model.eval()
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
         torch.nn.functional.cross_entropy(model(x), labels).backward()
+    model.train()
     bad = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     zero = [n for n, p in model.named_parameters() if p.grad is not None and not p.grad.abs().sum() > 0]
     if bad or zero:
@@ -88,15 +105,16 @@ def check_gradients(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tenso
 
 
 def build_vmix(spec: str) -> torch.nn.Module:
-    """A registered model, ``name``, ``name@composed`` or ``name@fused`` (SS2D's core forced to one form)."""
+    """A registered model, ``name`` or ``name@variant`` (a form forced on every layer that has the attribute)."""
     name, _, variant = spec.partition("@")
-    impls = {"": None, "composed": "triton", "fused": "fused"}
-    if variant not in impls:
-        raise ValueError(f"unknown variant {variant!r} in {spec!r}; expected NAME, NAME@composed or NAME@fused")
+    if variant and variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r} in {spec!r}; expected NAME or NAME@one of {sorted(VARIANTS)}")
     model = vmix.create_model(name)
-    for layer in model.modules():
-        if isinstance(layer, vmix.SS2D) and impls[variant] is not None:
-            layer.scan_impl = impls[variant]
+    if variant:
+        attribute, value = VARIANTS[variant]
+        for layer in model.modules():
+            if hasattr(layer, attribute):
+                setattr(layer, attribute, value)
     return model
 
 
