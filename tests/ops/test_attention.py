@@ -58,7 +58,7 @@ def test_flex_forward_matches_reference(case):
 def test_scale_is_applied_by_every_form():
     q, k, v = torch.randn(3, 2, 3, 11, 8, dtype=torch.float64).unbind(0)
     want = attention_reference(q * 0.3 * 8**0.5, k, v)
-    for impl in ("reference", "sdpa", "flex"):
+    for impl in ("reference", "sdpa", "sdpa_efficient", "flex"):
         vt.assert_close(attention(q, k, v, scale=0.3, impl=impl), want, vt.tolerance_for(torch.float64), name=impl)
 
 
@@ -101,6 +101,8 @@ def test_mixed_or_integer_dtypes_and_unknown_impl_are_value_errors():
         attention(*(torch.ones(1, 2, 5, 4, dtype=torch.int64),) * 3)
     with pytest.raises(ValueError, match="unknown attention impl 'cudnn'"):
         attention(q, q, q, impl="cudnn")
+    with pytest.raises(ValueError, match="unknown backend 'fast'"):
+        attention_sdpa(q, q, q, prefer="fast")
 
 
 @pytest.mark.gpu
@@ -118,11 +120,12 @@ def test_auto_on_cuda_infers_through_flex_and_trains_through_sdpa(shape, dtype):
 
     compiled = torch.compile(attend, fullgraph=True, dynamic=False)
     q, k, v = (t.to(device="cuda", dtype=dtype) for t in torch.randn(3, *shape).unbind(0))
+    sdpa = "sdpa_efficient" if shape[-2] <= 64 else "sdpa"
     # Gradients at (2, 24, 49, 32) are where torch 2.11's compiled FlexAttention backward went wrong.
     vt.assert_forms_agree(compiled, attention_reference, {"q": q, "k": k, "v": v}, vt.tolerance_for(dtype))
-    assert chosen == ["sdpa"]
+    assert chosen == [sdpa]
     with torch.no_grad():
         exact = attention_reference(q.double(), k.double(), v.double())
         vt.assert_close(compiled(q, k, v), exact, vt.tolerance_for(dtype), name="inference")
-    assert chosen == ["sdpa", "flex" if shape[-1] >= 16 else "sdpa"]
-    assert choose_impl(q) == "sdpa"  # eager calls get SDPA
+    assert chosen == [sdpa, "flex" if shape[-1] >= 16 else sdpa]
+    assert choose_impl(q) == sdpa  # eager calls get SDPA

@@ -10,6 +10,8 @@ package's README.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from jaxtyping import Float
 from torch import Tensor
@@ -22,7 +24,12 @@ from vmix.ops.attention.sdpa import attention_sdpa
 
 __all__ = ["attention", "attention_reference", "attention_sdpa", "attention_flex", "choose_impl", "IMPLS"]
 
-IMPLS = {"reference": attention_reference, "sdpa": attention_sdpa, "flex": attention_flex}
+IMPLS = {
+    "reference": attention_reference,
+    "sdpa": attention_sdpa,
+    "sdpa_efficient": partial(attention_sdpa, prefer="efficient"),
+    "flex": attention_flex,
+}
 
 # Measured on an H100 (torch 2.11, bf16, no mask; table in README.md): inside a compiled graph FlexAttention has
 # the fastest forward at some of the models' shapes, but its compiled backward returned wrong gradients (relative
@@ -31,14 +38,20 @@ IMPLS = {"reference": attention_reference, "sdpa": attention_sdpa, "flex": atten
 # either unfused or pays ~0.25 ms of host overhead per call, so eager code gets SDPA.
 _FLEX_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 _FLEX_MIN_HEAD_DIM = 16  # Inductor's Triton template needs tl.dot operands of at least 16 columns
+# Kernel time on the H100 (bench/RESULTS.md, run 31): at L = 49 SDPA's memory-efficient kernel beats the cuDNN one
+# SDPA picks by itself (forward + backward 0.138 against 0.177 ms at 128 × 24 heads, 0.100 against 0.121 at 16),
+# at L = 196 it loses (0.86 against 0.35 ms). Between the two lengths it is not measured: 64 is an 8 × 8 map.
+_EFFICIENT_MAX_LEN = 64
 
 
 def choose_impl(q: Tensor, *kv: Tensor) -> str:
-    """The form ``impl="auto"`` runs for queries ``q`` (and keys and values ``kv``): ``"flex"`` or ``"sdpa"``.
+    """The form ``impl="auto"`` runs for queries ``q`` (and keys and values ``kv``): ``"flex"``, ``"sdpa_efficient"``
+    or ``"sdpa"``.
 
     FlexAttention for inference on CUDA inside ``torch.compile`` (for dtypes and head dims its generated kernel
     supports), SDPA everywhere else: on CPU FlexAttention has no backward, eagerly it is not fused, and its compiled
-    backward in torch 2.11 gives wrong gradients at some shapes (see this package's README).
+    backward in torch 2.11 gives wrong gradients at some shapes (see this package's README). On CUDA, sequences of
+    at most 64 tokens go to SDPA's memory-efficient kernel first.
 
     Example:
         >>> choose_impl(torch.randn(1, 2, 49, 32))
@@ -52,6 +65,8 @@ def choose_impl(q: Tensor, *kv: Tensor) -> str:
         and not (torch.is_grad_enabled() and any(t.requires_grad for t in (q, *kv)))
     ):
         return "flex"
+    if q.device.type == "cuda" and q.shape[-2] <= _EFFICIENT_MAX_LEN:
+        return "sdpa_efficient"
     return "sdpa"
 
 
@@ -73,7 +88,8 @@ def attention(
         k: keys, same shape.
         v: values, same shape.
         scale: factor on the scores; ``head_dim ** -0.5`` when ``None``.
-        impl: ``"auto"`` (see :func:`choose_impl`), ``"sdpa"``, ``"flex"`` or ``"reference"``.
+        impl: ``"auto"`` (see :func:`choose_impl`), ``"sdpa"``, ``"sdpa_efficient"`` (SDPA, its memory-efficient
+            kernel first), ``"flex"`` or ``"reference"``.
 
     Returns:
         ``(batch, heads, length, head_dim)``.
