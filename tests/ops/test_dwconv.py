@@ -47,11 +47,12 @@ def test_matches_a_depthwise_conv2d_module():
         torch.testing.assert_close(dwconv(x, conv.weight, conv.bias, impl=impl), want)
 
 
-def test_autocast_gives_its_dtype_and_float32_weights_stay_accepted():
+@pytest.mark.parametrize("impl", ["auto", "aten", "reference"])
+def test_autocast_gives_its_dtype_and_float32_weights_stay_accepted(impl):
     x, w, b = torch.randn(1, 5, 5, 4), torch.randn(4, 1, 3, 3), torch.randn(4)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert dwconv(x, w, b).dtype == torch.bfloat16
-    assert dwconv(x.bfloat16(), w, b).dtype == torch.bfloat16  # outside autocast: x's dtype, weights cast
+        assert dwconv(x, w, b, impl=impl).dtype == torch.bfloat16
+    assert dwconv(x.bfloat16(), w, b, impl=impl).dtype == torch.bfloat16  # outside autocast: x's dtype
 
 
 def test_compiles_without_graph_breaks():
