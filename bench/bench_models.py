@@ -93,10 +93,11 @@ def check_gradients(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tenso
 
     In eval mode: at batch 2, drop path drops a block for both images with probability rate² (0.16 at rate 0.4),
     and that block's parameters then get an exact zero; in a deep model some block nearly always does."""
+    training = model.training
     model.eval()
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
         torch.nn.functional.cross_entropy(model(x), labels).backward()
-    model.train()
+    model.train(training)
     bad = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     zero = [n for n, p in model.named_parameters() if p.grad is not None and not p.grad.abs().sum() > 0]
     if bad or zero:
