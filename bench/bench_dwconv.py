@@ -12,11 +12,13 @@ variants in ``bench_models.py`` measure that. First every form is checked agains
 (output and the three gradients); then the forward alone and forward + backward are timed with
 ``triton.testing.do_bench`` (median, L2 flushed), each against cuDNN on the same input in the same run. The floor
 is the interface bytes (input read, output written; backward: ``dy`` and ``x`` read, ``dx`` written) at the copy
-rate.
+rate. ``--warm`` adds the forward on a map its producer has just written (a copy into it before each call, its own
+time subtracted), the state the map is in inside a model.
 
 Run on a CUDA machine from the repository root::
 
     python bench/bench_dwconv.py --out runs/dwconv
+    python bench/bench_dwconv.py --forms cuDNN Triton --warm   # the two kernels with the map warm in L2 too
 """
 
 from __future__ import annotations
@@ -94,6 +96,25 @@ def timed(form, x, w, b, backward: bool) -> float:
     return do_bench(step, warmup=50, rep=300, return_mode="median")
 
 
+def timed_warm(form, x, w, b) -> float:
+    """Forward ms on a map its producer has just written, as inside a model, where the part of it that fits is
+    still in L2: (a copy into the map, then the form) minus (the copy alone)."""
+    x = x.detach()
+    source = x.clone()
+
+    def produce():
+        x.copy_(source)
+
+    def step():
+        produce()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            form(x, w, b)
+
+    return do_bench(step, warmup=50, rep=300, return_mode="median") - do_bench(
+        produce, warmup=50, rep=300, return_mode="median"
+    )
+
+
 def triton_autocast(x, w, b):
     return dwconv_triton(x, w, b, out_dtype=torch.bfloat16)
 
@@ -110,13 +131,17 @@ FORMS = {"cuDNN": lambda: dwconv_aten, "Triton": lambda: triton_autocast, "Induc
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="folder for dwconv.json")
+    parser.add_argument(
+        "--forms", nargs="+", default=list(FORMS), choices=list(FORMS), help="forms to time; ratios are to the first"
+    )
+    parser.add_argument("--warm", action="store_true", help="also time the forward on a map just written (L2 warm)")
     args = parser.parse_args()
     print(f"{torch.cuda.get_device_name(0)} · torch {torch.__version__} · batch {BATCH} · bf16 autocast\n")
     print(
         "| map | k | form | err y / dx / dw / db | fwd ms | cuDNN ÷ form | fwd floor % | fwd+bwd ms | cuDNN ÷ form "
-        "| fwd+bwd floor % |"
+        "| fwd+bwd floor % | warm fwd ms | cuDNN ÷ form |"
     )
-    print("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     rows = []
     for name, shape in SHAPES.items():
         side, channels, k, _, _, dtype = shape
@@ -125,20 +150,25 @@ def main() -> None:
         fwd_bytes = elems * (x.element_size() + 2)  # x read, bf16 y written
         bwd_bytes = fwd_bytes + elems * (2 + x.element_size() * 2)  # dy, x read; dx written
         cudnn = {}
-        for form_name, make_form in FORMS.items():
-            form = make_form()
+        for form_name in args.forms:
+            form = FORMS[form_name]()
             row = dict(name=name, k=k, form=form_name, errors=errors(form, shape))
             for mode, backward, moved in (("fwd", False, fwd_bytes), ("fwd_bwd", True, bwd_bytes)):
                 row[f"{mode}_ms"] = timed(form, x, w, b, backward)
                 row[f"{mode}_floor_ms"] = moved / COPY_GBPS / 1e6
+            if args.warm:
+                row["warm_fwd_ms"] = timed_warm(form, x, w, b)
             cudnn = cudnn or row
+            warm = (
+                f"{row['warm_fwd_ms']:.3f} | {cudnn['warm_fwd_ms'] / row['warm_fwd_ms']:.2f}" if args.warm else "— | —"
+            )
             rows.append(row)
             print(
                 f"| {name} | {k} | {form_name} | {' / '.join(f'{e:.1e}' for e in row['errors'])} | "
                 f"{row['fwd_ms']:.3f} | {cudnn['fwd_ms'] / row['fwd_ms']:.2f} | "
                 f"{100 * row['fwd_floor_ms'] / row['fwd_ms']:.0f} | {row['fwd_bwd_ms']:.3f} | "
                 f"{cudnn['fwd_bwd_ms'] / row['fwd_bwd_ms']:.2f} | "
-                f"{100 * row['fwd_bwd_floor_ms'] / row['fwd_bwd_ms']:.0f} |",
+                f"{100 * row['fwd_bwd_floor_ms'] / row['fwd_bwd_ms']:.0f} | {warm} |",
                 flush=True,
             )
     if args.out:

@@ -19,7 +19,8 @@
 #   imagenette  vmamba_pico, gconvnet_pico, vssd_micro and vmamba_hybrid1_pico trained on Imagenette side by side
 #
 # CHECK_TESTS narrows the check to some test files; CORE_SWEEP="1 2" adds the fused core's launch-shape sweep at
-# those stages (about two minutes a stage: raise CORE_TIMEOUT); DEADLINE_S (seconds from the start) bounds the models,
+# those stages (about two minutes a stage: raise CORE_TIMEOUT); DWCONV_ARGS passes options to bench_dwconv.py (e.g.
+# "--forms cuDNN Triton --warm"); DEADLINE_S (seconds from the start) bounds the models,
 # resolution and imagenette parts, which take what time is left. PROFILE_MODEL and PROFILE_MODES (default "train
 # infer") pick what the profile part runs.
 # Imagenette is read from .data/imagenette2 (an ImageFolder, or .data/imagenette2.tar.gz holding one).
@@ -54,7 +55,7 @@ PY
         tests/ops/test_attention.py tests/ops/test_forms_gpu.py tests/models/test_gpu.py} 2>&1 | tee "$out/check.log" | tail -40
       ;;
     dwconv)
-      timeout 300 python3 bench/bench_dwconv.py --out "$out/dwconv"
+      timeout 300 python3 bench/bench_dwconv.py --out "$out/dwconv" ${DWCONV_ARGS:-}
       ;;
     scan)
       timeout 200 python3 bench/bench_selective_scan.py --out "$out/scan" --budget-s 120 | tail -30
