@@ -6,7 +6,9 @@ The whole-model figures of ``bench/bench_models.py`` say how fast; this says wha
 
 - the kernel time of each kind of work (the selective scan, matrix products, convolutions, norms, Inductor's fused
   kernels, copies and layout changes, the optimizer, ...), with its share of the total;
-- the ``--top`` kernels by time, with their calls per step.
+- the ``--top`` kernels by time, with their calls per step;
+- with ``--out``, also the last step's kernels in launch order with their times (``*_timeline.md``), which tells the
+  calls of one kernel apart (a depthwise convolution at stage 1 from one at stage 3, say).
 
 Run on a CUDA machine from the repository root::
 
@@ -86,6 +88,15 @@ def kernel_times(prof, device: torch.device) -> dict[str, tuple[float, int]]:
     return {k: (v[0], v[1]) for k, v in times.items()}
 
 
+def timeline(prof, steps: int) -> list[tuple[str, float]]:
+    """The last step's device kernels in launch order, as (name, µs); empty on the CPU."""
+    kernels = sorted(
+        (e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA),
+        key=lambda e: e.time_range.start,
+    )
+    return [(e.name, e.time_range.elapsed_us()) for e in kernels[len(kernels) - len(kernels) // steps :]]
+
+
 def report(times: dict[str, tuple[float, int]], steps: int, top: int) -> tuple[str, dict]:
     total = sum(us for us, _ in times.values()) or 1.0
     by_kind: dict[str, float] = defaultdict(float)
@@ -145,6 +156,12 @@ def main(argv=None) -> int:
         stem = f"profile_{args.model}_{args.mode}{'_compiled' if args.compile else ''}"
         (args.out / f"{stem}.md").write_text(header + "\n\n" + table + "\n")
         (args.out / f"{stem}.json").write_text(json.dumps({"header": header, **summary}, indent=1))
+        rows = [
+            f"| {i} | `{name[:100]}` | {kind_of(name)} | {us:.1f} |"
+            for i, (name, us) in enumerate(timeline(prof, args.steps))
+        ]
+        table = "| # | kernel | kind | µs |\n| ---: | --- | --- | ---: |\n" + "\n".join(rows)
+        (args.out / f"{stem}_timeline.md").write_text(header + ", the last profiled step\n\n" + table + "\n")
     return 0
 
 
