@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.attention import sdpa_kernel
 from torch.nn.attention.flex_attention import flex_attention
 from torch.profiler import ProfilerActivity, profile
 
@@ -46,6 +46,7 @@ from profile_model import kernel_times  # noqa: E402
 
 import vmix.testing as vt  # noqa: E402
 from vmix.ops.attention import attention, attention_reference  # noqa: E402
+from vmix.ops.attention.sdpa import BACKENDS  # noqa: E402
 
 SHAPES = {  # name: (batch, heads, length, head_dim)
     "hybrid stage 3 (224²)": (128, 12, 196, 32),
@@ -54,12 +55,6 @@ SHAPES = {  # name: (batch, heads, length, head_dim)
     "detection map (L 4096)": (2, 12, 4096, 32),
 }
 TINY = {"tiny": (2, 2, 49, 16)}
-BACKENDS = {
-    "flash": SDPBackend.FLASH_ATTENTION,
-    "efficient": SDPBackend.EFFICIENT_ATTENTION,
-    "cudnn": SDPBackend.CUDNN_ATTENTION,
-    "math": SDPBackend.MATH,
-}
 
 
 def forms(device: torch.device) -> dict:

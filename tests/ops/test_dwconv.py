@@ -3,6 +3,7 @@ channel slices; autocast's dtype; bad input; the Triton kernels compiled for an 
 forward and backward, is checked on a GPU, in test_forms_gpu.py)."""
 
 import importlib
+import itertools
 
 import pytest
 import torch
@@ -121,12 +122,12 @@ def test_kernels_compile_for_hopper_at_every_offered_launch_shape(kernel, k, hop
     triton, target, source = hopper_compiler
     kernels = importlib.import_module("vmix.ops.dwconv.triton")
     kk_pad = triton.next_power_of_2(k * k)
-    if kernel == "taps":
-        tuned, extra = kernels._taps, dict(FLIP=True)
+    if kernel == "taps":  # the input gradient's variant, and the forward's with SiLU in its store
+        tuned, variants = kernels._taps, [dict(FLIP=True, SILU=False), dict(FLIP=False, SILU=True)]
     else:
-        tuned, extra = kernels._weight_grad, dict(KK_PAD=kk_pad)
+        tuned, variants = kernels._weight_grad, [dict(KK_PAD=kk_pad)]
     configs = kernels._fits(tuned.configs, {}, KK_PAD=kk_pad) if kernel == "weight_grad" else tuned.configs
-    for config in configs:
+    for config, extra in itertools.product(configs, variants):
         constexprs = dict(extra, K=k, HAS_BIAS=True, **config.kwargs)
         signature = {}
         for name in tuned.fn.arg_names:
@@ -141,4 +142,4 @@ def test_kernels_compile_for_hopper_at_every_offered_launch_shape(kernel, k, hop
             target=target,
             options=dict(num_warps=config.num_warps),
         )
-        assert compiled.asm["cubin"], f"{kernel} kernel, k={k}, {config}: no cubin"
+        assert compiled.asm["cubin"], f"{kernel} kernel, k={k}, {config}, {extra}: no cubin"

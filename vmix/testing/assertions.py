@@ -172,10 +172,10 @@ def assert_forms_agree(
     def check(got, want, scale, name):
         if not magnitudes:
             return assert_close(got, want, tol, name=name)
-        scales = _flatten(scale, name)
+        scales, wants = _flatten(scale, name), _flatten(want, name)
         for key, value in _flatten(got, name).items():
             rms = scales[key].detach().double().pow(2).mean().sqrt().item()
-            assert_close(value, _flatten(want, name)[key], Tolerance(tol.rel, max(tol.floor, rms)), name=key)
+            assert_close(value, wants[key], Tolerance(tol.rel, max(tol.floor, rms)), name=key)
 
     check(out, ref, mag if magnitudes else None, "output")
     if not grad:
