@@ -6,8 +6,9 @@ forward + cross-entropy on random labels, backward, ``torch.optim.AdamW`` (forea
 steps, then per-step times from CUDA events recorded between consecutive steps with no host sync inside the loop
 (steady-state throughput, launch gaps included); img/s = batch / median; peak memory is ``max_memory_allocated``
 over the timed loop (weights and optimizer state included). "first" is the wall time of the first step, compile
-included. Before timing, each vmix model runs one forward + backward and every parameter must get a finite,
-non-zero gradient.
+included. Each measurement starts from a reset Dynamo cache and a collected heap, so no model's time depends on
+those measured before it. Before timing, each vmix model runs one forward + backward and every parameter must get a
+finite, non-zero gradient.
 
 Run on a CUDA machine from the repository root::
 
@@ -19,7 +20,8 @@ A model name with ``@composed`` runs its SS2D layers on the composed core (``sca
 ``@fused`` on the fused core (``scan_impl="fused"``), instead of what ``scan_impl="auto"`` picks (the fused core on
 a GPU, for training too at d_state 1); ``@cudnn``, ``@shifted`` and ``@triton`` run every depthwise convolution
 through ``F.conv2d`` (``conv_impl="aten"``, what ``"auto"`` runs), as a sum of shifted slices (``"reference"``) or
-in vmix's Triton kernels (``"triton"``).
+in vmix's Triton kernels (``"triton"``); ``@atenmlp`` and ``@tritonmlp`` run every block's MLP as two GEMMs and a
+GELU (``mlp_impl="aten"``) or in vmix's one-kernel forward (``"triton"``, for training too).
 
 A CPU smoke run of the script itself (no timing meaning)::
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import json
 import platform
 import statistics
@@ -84,6 +87,8 @@ VARIANTS = {
     "cudnn": ("conv_impl", "aten"),
     "shifted": ("conv_impl", "reference"),
     "triton": ("conv_impl", "triton"),
+    "atenmlp": ("mlp_impl", "aten"),
+    "tritonmlp": ("mlp_impl", "triton"),
 }
 """``name@variant``: the layer attribute set and its value."""
 
@@ -204,6 +209,12 @@ def main(argv=None) -> int:
             for train in (True, False):
                 if ("train" if train else "infer") not in args.measure:
                     continue
+                # Each measurement from the same state: no compiled graphs or guards of earlier models kept
+                # (Dynamo's cache holds them, and the host's share of a step grows with them), no freed blocks.
+                torch._dynamo.reset()
+                gc.collect()
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
                 torch.manual_seed(0)
                 size = (args.img_size, args.img_size)
                 result = measure(build(), args.batch, size, args.steps, device, train=train, mode=mode)

@@ -2,12 +2,13 @@
 # The GPU checks and benchmarks, in one call on a CUDA machine, each part under its own time limit so that a slow
 # part cannot starve the rest; every part writes its log and figures under OUT_DIR.
 #
-#   bash bench/gpu_run.sh OUT_DIR [env] [check] [dwconv] [scan] [probe] [core] [loader] [models] [resolution] [attention]
-#                         [profile] [imagenette EPOCHS]
+#   bash bench/gpu_run.sh OUT_DIR [env] [check] [dwconv] [mlp] [scan] [probe] [core] [loader] [models] [resolution]
+#                         [attention] [profile] [imagenette EPOCHS]
 #
 #   env         GPU, torch / triton / timm versions, and which optional packages import
 #   check       pytest -m gpu: the Triton scan, every fast form eager and compiled, attention, every *_tiny model
 #   dwconv      bench/bench_dwconv.py: the depthwise convolution's kernels against cuDNN at the models' maps
+#   mlp         bench/bench_mlp.py: the MLP's one-kernel forward against two GEMMs and a GELU (MLP_ARGS: --sweep)
 #   scan        bench/bench_selective_scan.py: correctness against float64, then timing at VMamba-Tiny's stages
 #   probe       bench/probe_ss2d_core.py: the fused core's kernels with one part of their work taken out, timed
 #   core        bench/bench_ss2d_core.py: the fused SS2D core against the composed form (forward, forward + backward)
@@ -21,8 +22,8 @@
 # CHECK_TESTS narrows the check to some test files; CORE_SWEEP="1 2" adds the fused core's launch-shape sweep at
 # those stages (about two minutes a stage: raise CORE_TIMEOUT); DWCONV_ARGS passes options to bench_dwconv.py (e.g.
 # "--forms cuDNN Triton --warm"); DEADLINE_S (seconds from the start) bounds the models,
-# resolution and imagenette parts, which take what time is left. PROFILE_MODEL and PROFILE_MODES (default "train
-# infer") pick what the profile part runs.
+# resolution and imagenette parts, which take what time is left. PROFILE_MODEL (one or more, NAME@VARIANT too) and
+# PROFILE_MODES (default "train infer") pick what the profile part runs.
 # Imagenette is read from .data/imagenette2 (an ImageFolder, or .data/imagenette2.tar.gz holding one).
 set -u
 out=${1:?usage: bench/gpu_run.sh OUT_DIR PART...}
@@ -57,6 +58,9 @@ PY
     dwconv)
       timeout 300 python3 bench/bench_dwconv.py --out "$out/dwconv" ${DWCONV_ARGS:-}
       ;;
+    mlp)
+      timeout 300 python3 bench/bench_mlp.py --out "$out/mlp" ${MLP_ARGS:-}
+      ;;
     scan)
       timeout 200 python3 bench/bench_selective_scan.py --out "$out/scan" --budget-s 120 | tail -30
       ;;
@@ -85,9 +89,10 @@ PY
       timeout 300 python3 bench/bench_attention.py --out "$out/attention" | tail -30
       ;;
     profile)
-      for mode in ${PROFILE_MODES:-train infer}; do
-        timeout 240 python3 bench/profile_model.py --model ${PROFILE_MODEL:-vmamba_tiny} --mode $mode --compile \
-          --out "$out/profile"
+      for model in ${PROFILE_MODEL:-vmamba_tiny}; do
+        for mode in ${PROFILE_MODES:-train infer}; do
+          timeout 240 python3 bench/profile_model.py --model $model --mode $mode --compile --out "$out/profile"
+        done
       done
       ;;
     imagenette)

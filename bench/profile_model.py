@@ -7,6 +7,8 @@ The whole-model figures of ``bench/bench_models.py`` say how fast; this says wha
 - the kernel time of each kind of work (the selective scan, matrix products, convolutions, norms, Inductor's fused
   kernels, copies and layout changes, the optimizer, ...), with its share of the total;
 - the ``--top`` kernels by time, with their calls per step;
+- the GPU's span per step (first kernel's start to last kernel's end, over the profiled steps) and the share of it
+  that kernels fill: well below 100 %, the GPU waits for the host to launch work;
 - with ``--out``, also the last step's kernels in launch order with their times (``*_timeline.md``), which tells the
   calls of one kernel apart (a depthwise convolution at stage 1 from one at stage 3, say).
 
@@ -35,9 +37,7 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_models import make_step  # noqa: E402
-
-import vmix  # noqa: E402
+from bench_models import build_vmix, make_step  # noqa: E402
 
 # First match wins: a kernel's kind from its name (CUDA kernels) or its operator name (CPU).
 KINDS = (
@@ -97,12 +97,21 @@ def timeline(prof, steps: int) -> list[tuple[str, float]]:
     return [(e.name, e.time_range.elapsed_us()) for e in kernels[len(kernels) - len(kernels) // steps :]]
 
 
-def report(times: dict[str, tuple[float, int]], steps: int, top: int) -> tuple[str, dict]:
+def gpu_span_us(prof) -> float:
+    """Microseconds from the first device kernel's start to the last one's end (0 on the CPU)."""
+    kernels = [e.time_range for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    return max((r.end for r in kernels), default=0) - min((r.start for r in kernels), default=0)
+
+
+def report(times: dict[str, tuple[float, int]], steps: int, top: int, span_us: float = 0.0) -> tuple[str, dict]:
     total = sum(us for us, _ in times.values()) or 1.0
     by_kind: dict[str, float] = defaultdict(float)
     for name, (us, _) in times.items():
         by_kind[kind_of(name)] += us
-    lines = [f"kernel time per step: {total / steps / 1e3:.2f} ms", "", "| kind | ms / step | share |"]
+    lines = [f"kernel time per step: {total / steps / 1e3:.2f} ms"]
+    if span_us:
+        lines.append(f"GPU span per step: {span_us / steps / 1e3:.2f} ms (kernels fill {100 * total / span_us:.0f} %)")
+    lines += ["", "| kind | ms / step | share |"]
     lines.append("| --- | ---: | ---: |")
     for kind, us in sorted(by_kind.items(), key=lambda kv: -kv[1]):
         lines.append(f"| {kind} | {us / steps / 1e3:.2f} | {100 * us / total:.1f} % |")
@@ -112,6 +121,7 @@ def report(times: dict[str, tuple[float, int]], steps: int, top: int) -> tuple[s
         lines.append(f"| `{short}` | {kind_of(name)} | {us / steps / 1e3:.3f} | {calls / steps:g} |")
     summary = {
         "ms_per_step": total / steps / 1e3,
+        "span_ms_per_step": span_us / steps / 1e3,
         "by_kind_ms": {k: v / steps / 1e3 for k, v in by_kind.items()},
         "kernels": {k: {"ms": us / steps / 1e3, "calls": c / steps} for k, (us, c) in times.items()},
     }
@@ -120,7 +130,9 @@ def report(times: dict[str, tuple[float, int]], steps: int, top: int) -> tuple[s
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="vmamba_tiny", help="registered vmix model")
+    parser.add_argument(
+        "--model", default="vmamba_tiny", help="registered vmix model, or NAME@VARIANT as bench_models.py takes"
+    )
     parser.add_argument("--mode", choices=["train", "infer"], default="train")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model first")
     parser.add_argument("--batch", type=int, default=128)
@@ -135,7 +147,7 @@ def main(argv=None) -> int:
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
     torch.manual_seed(0)
-    model = vmix.create_model(args.model).to(device)
+    model = build_vmix(args.model).to(device)
     step = build_step(model, args, device)
     for _ in range(args.warmup):
         step()
@@ -147,13 +159,13 @@ def main(argv=None) -> int:
             step()
         if device.type == "cuda":
             torch.cuda.synchronize()
-    table, summary = report(kernel_times(prof, device), args.steps, args.top)
+    table, summary = report(kernel_times(prof, device), args.steps, args.top, gpu_span_us(prof))
     mode = f"{args.mode}, {'compiled' if args.compile else 'eager'}"
     header = f"{args.model} · {mode} · batch {args.batch} · {args.img_size}² · {device} · torch {torch.__version__}"
     print(header + "\n\n" + table)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        stem = f"profile_{args.model}_{args.mode}{'_compiled' if args.compile else ''}"
+        stem = f"profile_{args.model.replace('@', '-')}_{args.mode}{'_compiled' if args.compile else ''}"
         (args.out / f"{stem}.md").write_text(header + "\n\n" + table + "\n")
         (args.out / f"{stem}.json").write_text(json.dumps({"header": header, **summary}, indent=1))
         rows = [

@@ -21,6 +21,7 @@ import bench_models  # noqa: E402
         ("vmamba_pico@cudnn", vmix.SS2D, "conv_impl", "aten"),
         ("gconvnet_pico@triton", vmix.GatedDWConv, "conv_impl", "triton"),
         ("vssd_micro@shifted", vmix.NCSSD, "conv_impl", "reference"),
+        ("vssd_micro@atenmlp", vmix.layers.Mlp, "mlp_impl", "aten"),
     ],
 )
 def test_a_variant_sets_its_attribute_on_every_layer_that_has_it(spec, layer, attribute, value):

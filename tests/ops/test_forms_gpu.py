@@ -187,3 +187,47 @@ def test_dwconv_under_autocast_reads_float32_maps_and_gives_bf16():
     assert x.grad.dtype == torch.float32 and w.grad.dtype == torch.float32
     want = dwconv_reference(x.detach().double(), w.detach().double())
     vt.assert_close(y.detach().double(), want, vt.TOLERANCES[torch.bfloat16], name="dwconv under autocast")
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_mlp_kernel_matches_reference_on_cuda(compiled):
+    from vmix.ops.mlp import mlp_reference, mlp_triton
+
+    if mlp_triton is None:
+        pytest.skip("needs triton")
+    torch._dynamo.reset()
+    form = torch.compile(mlp_triton, fullgraph=True) if compiled else mlp_triton
+
+    # Every new (width, hidden) pair autotunes the kernel: few, varied examples; widths to the kernel's limit.
+    @settings(max_examples=2 if compiled else 6, deadline=None)
+    @given(case=vt.mlp_cases(max_rows=300, max_dim=256, max_hidden=700, dtypes=LOW))
+    def check(case):
+        vt.assert_forms_agree(form, mlp_reference, _cuda(case.inputs), case.tol)
+
+    check()
+
+
+def test_mlp_auto_takes_the_kernel_for_inference_under_autocast():
+    import importlib
+    from unittest import mock
+
+    from vmix.layers import Mlp
+
+    ops = importlib.import_module("vmix.ops.mlp")
+    if ops.mlp_triton is None:
+        pytest.skip("needs triton")
+    torch.manual_seed(0)
+    layer = Mlp(96, 384).cuda()
+    torch.nn.init.normal_(layer.fc1.bias, std=0.5)  # zero biases would not be checked
+    torch.nn.init.normal_(layer.fc2.bias, std=0.5)
+    x = torch.randn(3, 7, 9, 96, device="cuda")
+    params = [p.detach().double() for p in (layer.fc1.weight, layer.fc1.bias, layer.fc2.weight, layer.fc2.bias)]
+    want = ops.mlp_reference(x.double(), *params)
+    with mock.patch.object(ops, "mlp_triton", wraps=ops.mlp_triton) as kernel:
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+            y = layer(x)
+        assert kernel.call_count == 1 and y.dtype == torch.bfloat16
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            layer(x).float().sum().backward()  # training: the unfused layers
+        assert kernel.call_count == 1 and layer.fc1.weight.grad is not None
+    vt.assert_close(y.double(), want, vt.TOLERANCES[torch.bfloat16], name="Mlp under autocast, no_grad")

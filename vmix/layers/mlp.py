@@ -6,6 +6,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from vmix._shapecheck import shapecheck
+from vmix.ops.mlp import mlp
 
 __all__ = ["Mlp", "init_linear_"]
 
@@ -34,7 +35,9 @@ class Mlp(nn.Module):
     Args:
         in_features: channels in and out.
         hidden_features: channels between the two Linears.
-        act_layer: activation class; the default ``nn.GELU`` is the exact (erf) GELU both codebases use.
+        act_layer: activation class; the default ``nn.GELU`` is the exact (erf) GELU both codebases use. With it
+            the layer runs :func:`vmix.ops.mlp` (one kernel on a GPU for inference); with any other activation, the
+            three modules in turn.
         bias: biases on both Linears.
 
     Example:
@@ -43,6 +46,10 @@ class Mlp(nn.Module):
         >>> mlp(torch.randn(2, 7, 5, 32)).shape
         torch.Size([2, 7, 5, 32])
     """
+
+    mlp_impl: str = "auto"
+    """Form of the MLP, passed to :func:`vmix.ops.mlp` (``"auto"``, ``"aten"``, ``"reference"``, ``"triton"``); set
+    it on an instance to force one. Not a parameter: the state_dict does not change."""
 
     def __init__(
         self, in_features: int, hidden_features: int, *, act_layer: type[nn.Module] = nn.GELU, bias: bool = True
@@ -59,4 +66,6 @@ class Mlp(nn.Module):
         """Map ``(..., in_features)`` to ``(..., in_features)``."""
         if x.shape[-1] != self.in_features:
             raise ValueError(f"Mlp expects (..., C) with C = in_features = {self.in_features}; got {tuple(x.shape)}")
+        if type(self.act) is nn.GELU and self.act.approximate == "none":
+            return mlp(x, self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias, impl=self.mlp_impl)
         return self.fc2(self.act(self.fc1(x)))

@@ -10,6 +10,7 @@ shadowed by the subpackage as soon as anything imported it.
 from vmix.ops.attention import attention, attention_flex, attention_reference, attention_sdpa
 from vmix.ops.cross_scan import cross_merge, cross_merge_reference, cross_scan, cross_scan_reference
 from vmix.ops.dwconv import dwconv, dwconv_aten, dwconv_reference
+from vmix.ops.mlp import mlp, mlp_aten, mlp_reference
 from vmix.ops.nc_ssd import nc_ssd, nc_ssd_linear, nc_ssd_quadratic, nc_ssd_reference
 from vmix.ops.selective_scan import selective_scan, selective_scan_chunked, selective_scan_reference
 from vmix.ops.ss2d_core import ss2d_core, ss2d_core_composed, ss2d_core_reference
@@ -27,6 +28,9 @@ __all__ = [
     "dwconv",
     "dwconv_aten",
     "dwconv_reference",
+    "mlp",
+    "mlp_aten",
+    "mlp_reference",
     "nc_ssd",
     "nc_ssd_linear",
     "nc_ssd_quadratic",

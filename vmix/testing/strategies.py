@@ -36,6 +36,7 @@ __all__ = [
     "image_cases",
     "ss2d_core_cases",
     "dwconv_cases",
+    "mlp_cases",
 ]
 
 
@@ -312,3 +313,37 @@ def dwconv_cases(
     )
     case_id = f"B{batch}-H{height}-W{width}-C{dim}-K{k}-pad{pad[0]}.{pad[1]}{'-bias' if with_bias else ''}"
     return Case(inputs=inputs, tol=tolerance_for(dtype), id=f"{case_id}-{_SHORT[dtype]}", meta=dict(pad=pad))
+
+
+@st.composite
+def mlp_cases(
+    draw,
+    *,
+    max_rows: int = 40,
+    max_dim: int = 80,
+    max_hidden: int = 200,
+    dtypes: tuple[torch.dtype, ...] = (torch.float64,),
+) -> Case:
+    """Inputs of ``vmix.ops.mlp``: tokens ``x (b, n, c)``, ``fc1_weight (hidden, c)``, ``fc2_weight (c, hidden)``
+    and biases or ``None``. One row, widths and hidden sizes that fill no power of two, and several row blocks.
+
+    The weights are scaled as a trained layer's are (unit-variance products), so GELU sees both of its sides.
+    """
+    batch, rows = draw(st.integers(1, 2)), draw(lengths(max_rows))
+    dim, hidden = draw(st.integers(1, max_dim)), draw(st.integers(1, max_hidden))
+    with_bias = draw(st.booleans())
+    dtype = draw(float_dtypes(*dtypes))
+    g = _gen(draw(st.integers(0, 2**31 - 1)))
+
+    def randn(*shape: int, scale: float = 1.0) -> Tensor:
+        return (torch.randn(*shape, generator=g, dtype=torch.float64) * scale).to(dtype)
+
+    inputs = dict(
+        x=randn(batch, rows, dim),
+        fc1_weight=randn(hidden, dim, scale=dim**-0.5),
+        fc1_bias=randn(hidden, scale=0.5) if with_bias else None,
+        fc2_weight=randn(dim, hidden, scale=hidden**-0.5),
+        fc2_bias=randn(dim, scale=0.5) if with_bias else None,
+    )
+    case_id = f"B{batch}-N{rows}-C{dim}-H{hidden}{'-bias' if with_bias else ''}"
+    return Case(inputs=inputs, tol=tolerance_for(dtype), id=f"{case_id}-{_SHORT[dtype]}")

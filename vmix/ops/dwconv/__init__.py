@@ -12,13 +12,13 @@ cuDNN alone, a quarter of ``vssd_tiny``'s inference speed lost once fused with i
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from einops import rearrange
 from jaxtyping import Float
 from torch import Tensor
 
 from vmix._shapecheck import shapecheck
+from vmix.ops._autocast import autocast_dtype
 from vmix.ops.dwconv.reference import dwconv_reference
 
 try:
@@ -48,24 +48,16 @@ def dwconv_aten(
     is copied first. Outside autocast the weights are cast to ``x``'s dtype, as ``F.conv2d`` needs one dtype.
 
     Example:
+        >>> import torch
         >>> dwconv_aten(torch.randn(2, 5, 7, 4), torch.randn(4, 1, 3, 3), torch.randn(4)).shape
         torch.Size([2, 5, 7, 4])
     """
-    if _autocast_dtype(x) is None:
+    if autocast_dtype(x) is None:
         weight = weight.to(x.dtype)
         bias = None if bias is None else bias.to(x.dtype)
     k = weight.shape[-1]
     y = F.conv2d(rearrange(x, "b h w c -> b c h w"), weight, bias, padding=k // 2, groups=weight.shape[0])
     return rearrange(y, "b c h w -> b h w c")
-
-
-def _autocast_dtype(x: Tensor) -> torch.dtype | None:
-    """The dtype autocast gives ``x``'s device, or ``None`` when it is off (or does not exist there: meta tensors)."""
-    device = x.device.type
-    # Not torch.amp.is_autocast_available: Dynamo in torch 2.11 cannot trace it.
-    if device in ("cpu", "cuda") and torch.is_autocast_enabled(device):
-        return torch.get_autocast_dtype(device)
-    return None
 
 
 def _check(x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
@@ -112,6 +104,7 @@ def dwconv(
         ImportError: for ``impl="triton"`` without triton.
 
     Example:
+        >>> import torch
         >>> conv = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)
         >>> dwconv(torch.randn(2, 5, 7, 8), conv.weight, conv.bias).shape
         torch.Size([2, 5, 7, 8])
@@ -124,9 +117,9 @@ def dwconv(
     if impl == "triton":
         if dwconv_triton is None:
             raise ImportError("impl='triton' needs triton (pip install triton, on a machine with a GPU)")
-        return dwconv_triton(x, weight, bias, activation=activation, out_dtype=_autocast_dtype(x) or x.dtype)
+        return dwconv_triton(x, weight, bias, activation=activation, out_dtype=autocast_dtype(x) or x.dtype)
     if impl == "reference":
-        y = dwconv_reference(x, weight, bias).to(_autocast_dtype(x) or x.dtype)
+        y = dwconv_reference(x, weight, bias).to(autocast_dtype(x) or x.dtype)
     else:  # "auto" or "aten"
         y = dwconv_aten(x, weight, bias)
     return y if activation is None else F.silu(y)
