@@ -170,7 +170,9 @@ def measure(
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="registered vmix models")
+    parser.add_argument(
+        "--models", nargs="*", default=list(DEFAULT_MODELS), help="registered vmix models (none: the baselines only)"
+    )
     parser.add_argument(
         "--modes",
         nargs="+",
