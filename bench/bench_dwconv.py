@@ -33,8 +33,10 @@ import torch
 from triton.testing import do_bench
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import vmix.testing as vt  # noqa: E402
+from autocast_errors import autocast_errors  # noqa: E402
+
 from vmix.ops.dwconv import dwconv, dwconv_aten, dwconv_reference, dwconv_triton  # noqa: E402
 
 COPY_GBPS = 3018.0  # device-to-device copy, bytes read + written (performance.md §2)
@@ -65,19 +67,8 @@ def make(side, channels, k, width, offset, dtype, batch, seed=0):
 
 
 def errors(form, shape) -> list[float]:
-    """Rel-RMS errors of ``form`` against float64 at batch 2: output, dx, dweight, dbias."""
-    x, w, b = make(*shape, batch=2, seed=1)
-    ours = [t.detach().clone().requires_grad_() for t in (x, w, b)]
-    exact = [t.detach().double().requires_grad_() for t in (x, w, b)]
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        got = form(*ours)
-    want = dwconv_reference(*exact)
-    upstream = torch.randn(want.shape, device="cuda", dtype=torch.float64)
-    got.backward(upstream.to(got.dtype))
-    want.backward(upstream)
-    return [vt.rel_rms_error(got.detach(), want.detach())] + [
-        vt.rel_rms_error(o.grad, e.grad) for o, e in zip(ours, exact, strict=True)
-    ]
+    """Errors of ``form`` against float64 at batch 2 (``autocast_errors``)."""
+    return autocast_errors(form, dwconv_reference, make(*shape, batch=2, seed=1))
 
 
 def timed(form, x, w, b, backward: bool) -> float:

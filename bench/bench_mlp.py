@@ -30,8 +30,10 @@ import triton
 from triton.testing import do_bench
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import vmix.testing as vt  # noqa: E402
+from autocast_errors import autocast_errors  # noqa: E402
+
 from vmix.ops.mlp import mlp, mlp_reference  # noqa: E402
 from vmix.ops.mlp.triton import _launch  # noqa: E402
 
@@ -68,18 +70,8 @@ def make(tokens: int, c: int, hidden: int, batch: int, seed: int = 0) -> tuple:
 
 
 def errors(form, shape) -> list[float]:
-    """Rel-RMS errors of ``form`` under bf16 autocast against float64 at batch 2: y, then the five gradients."""
-    ours = [t.detach().clone().requires_grad_() for t in make(*shape, batch=2, seed=1)]
-    exact = [t.detach().double().requires_grad_() for t in ours]
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        got = form(*ours)
-    want = mlp_reference(*exact)
-    upstream = torch.randn(want.shape, device="cuda", dtype=torch.float64)
-    got.backward(upstream.to(got.dtype))
-    want.backward(upstream)
-    return [vt.rel_rms_error(got.detach(), want.detach())] + [
-        vt.rel_rms_error(o.grad, e.grad) for o, e in zip(ours, exact, strict=True)
-    ]
+    """Errors of ``form`` against float64 at batch 2 (``autocast_errors``)."""
+    return autocast_errors(form, mlp_reference, make(*shape, batch=2, seed=1))
 
 
 def timed(form, args: tuple, backward: bool) -> float:
