@@ -189,11 +189,17 @@ def main(argv=None) -> int:
         "--baselines", nargs="*", default=list(BASELINES), help="timm models timed compiled first (none: skip)"
     )
     parser.add_argument("--out", type=Path, default=Path("runs/bench_models"))
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the rows already in OUT/models.json (one process per model, its table over all of them)",
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
-    rows: list[dict] = []
+    saved = args.out / "models.json"
+    rows: list[dict] = json.loads(saved.read_text())["rows"] if args.append and saved.exists() else []
     candidates = []
     if args.baselines:  # first, so a run cut short still has the yardstick its ratios need
         import timm
