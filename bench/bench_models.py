@@ -217,8 +217,9 @@ def main(argv=None) -> int:
             for train in (True, False):
                 if ("train" if train else "infer") not in args.measure:
                     continue
-                # Each measurement from the same state: no compiled graphs or guards of earlier models kept
-                # (Dynamo's cache holds them, and the host's share of a step grows with them), no freed blocks.
+                # Each measurement from the same state: no compiled graphs or guards of earlier models in Dynamo's
+                # cache, no freed blocks held. (It does not cure a second vssd_tiny in one process running slow:
+                # bench/RESULTS.md, "The channel MLP"; gpu_run.sh runs one model per process.)
                 torch._dynamo.reset()
                 gc.collect()
                 if device.type == "cuda":

@@ -39,18 +39,25 @@ def test_autocast_gives_its_dtype_and_float32_weights_stay_accepted(impl):
 
 
 def test_layer_runs_the_op_with_the_exact_gelu_and_its_modules_otherwise():
+    from unittest import mock
+
+    import torch.nn.functional as F
+
+    layers = importlib.import_module("vmix.layers.mlp")
     torch.manual_seed(0)
     x = torch.randn(2, 5, 6, 8)
     exact = Mlp(8, 24)
-    want = exact.fc2(exact.act(exact.fc1(x)))
-    calls = []
-    exact.mlp_impl = "reference"  # a form the modules never run: proves the op ran
-    torch.testing.assert_close(exact(x), want)
     tanh = Mlp(8, 24, act_layer=lambda: torch.nn.GELU(approximate="tanh"))
     tanh.load_state_dict(exact.state_dict())
-    tanh.fc1.register_forward_hook(lambda *args: calls.append("fc1"))
-    torch.testing.assert_close(tanh(x), tanh.fc2(torch.nn.functional.gelu(tanh.fc1(x), approximate="tanh")))
-    assert calls[0] == "fc1"
+    module_calls = []
+    for layer in (exact, tanh):
+        layer.fc1.register_forward_hook(lambda module, *args: module_calls.append(module))
+    with mock.patch.object(layers, "mlp", wraps=layers.mlp) as op:
+        got_exact, got_tanh = exact(x), tanh(x)
+    assert op.call_count == 1 and module_calls == [tanh.fc1]  # the op for the exact GELU, the modules for tanh
+    w1, b1, w2, b2 = exact.fc1.weight, exact.fc1.bias, exact.fc2.weight, exact.fc2.bias
+    torch.testing.assert_close(got_exact, F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2))
+    torch.testing.assert_close(got_tanh, F.linear(F.gelu(F.linear(x, w1, b1), approximate="tanh"), w2, b2))
 
 
 def test_compiles_without_graph_breaks():
