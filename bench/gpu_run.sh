@@ -3,7 +3,7 @@
 # part cannot starve the rest; every part writes its log and figures under OUT_DIR.
 #
 #   bash bench/gpu_run.sh OUT_DIR [env] [check] [dwconv] [mlp] [scan] [probe] [core] [loader] [models] [resolution]
-#                         [attention] [profile] [imagenette EPOCHS]
+#                         [attention] [profile] [imagenette EPOCHS] [ddp]
 #
 #   env         GPU, torch / triton / timm versions, and which optional packages import
 #   check       pytest -m gpu: the Triton scan, every fast form eager and compiled, attention, every *_tiny model
@@ -18,12 +18,13 @@
 #   attention   bench/bench_attention.py: attention(impl="auto") against SDPA's backends and FlexAttention
 #   profile     bench/profile_model.py: kernel time per step of vmamba_tiny, compiled, training and inference
 #   imagenette  vmamba_pico, gconvnet_pico, vssd_micro and vmamba_hybrid1_pico trained on Imagenette side by side
+#   ddp         bench/bench_ddp.py: the training script on 2 GPUs (torchrun) against 1, and 2×B's loss against 1×2B's
 #
 # CHECK_TESTS narrows the check to some test files; CORE_SWEEP="1 2" adds the fused core's launch-shape sweep at
 # those stages (about two minutes a stage: raise CORE_TIMEOUT); DWCONV_ARGS passes options to bench_dwconv.py (e.g.
 # "--forms cuDNN Triton --warm"); DEADLINE_S (seconds from the start) bounds the models,
 # resolution and imagenette parts, which take what time is left. PROFILE_MODEL (one or more, NAME@VARIANT too) and
-# PROFILE_MODES (default "train infer") pick what the profile part runs.
+# PROFILE_MODES (default "train infer") pick what the profile part runs. DDP_ARGS passes options to bench_ddp.py.
 # Imagenette is read from .data/imagenette2 (an ImageFolder, or .data/imagenette2.tar.gz holding one).
 set -u
 out=${1:?usage: bench/gpu_run.sh OUT_DIR PART...}
@@ -123,6 +124,10 @@ PY
         cp $runs/$model/metrics.jsonl "$out/imagenette/$model.metrics.jsonl"
       done
       python3 -m vmix.cli compare $runs/* --plot "$out/imagenette/curves.png" --json "$out/imagenette/table.json"
+      ;;
+    ddp)
+      nvidia-smi -L
+      timeout 570 python3 bench/bench_ddp.py --data $data --out "$out/ddp" ${DDP_ARGS:-}
       ;;
     *)
       echo "unknown part $part" >&2
