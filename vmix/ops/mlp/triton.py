@@ -31,18 +31,13 @@ MAX_CHANNELS = 256
 """The widest ``C`` the kernel takes (its float32 accumulator is ``BLOCK_M × C``)."""
 
 
-def _configs() -> list[triton.Config]:
-    return [
-        triton.Config({"BLOCK_M": 64, "BLOCK_H": 32}, num_warps=4, num_stages=2),
-        triton.Config({"BLOCK_M": 64, "BLOCK_H": 64}, num_warps=4, num_stages=3),
-    ]
-
-
-def _pick(configs, named_args, **kwargs):
-    """The launch shape for a width, not timed at run time: of seventeen shapes timed at the models' MLPs on an H100
-    (``bench/bench_mlp.py --sweep``, bench/RESULTS.md), 64 rows by 32 hidden channels with 4 warps was the fastest
-    at every width below 256, and 64 by 64 with 3 stages at 256; more rows or warps lost everywhere."""
-    return [configs[1] if {**named_args, **kwargs}["C"] >= 256 else configs[0]]
+def _launch_config(c: int) -> triton.Config:
+    """The launch shape for width ``c``, by rule, not timed at run time: of seventeen shapes timed at the models'
+    MLPs on an H100 (``bench/bench_mlp.py --sweep``, bench/RESULTS.md), 64 rows by 32 hidden channels with 4 warps
+    was the fastest at every width below 256, and 64 by 64 with 3 stages at 256; more rows or warps lost everywhere."""
+    if c >= 256:
+        return triton.Config({"BLOCK_M": 64, "BLOCK_H": 64}, num_warps=4, num_stages=3)
+    return triton.Config({"BLOCK_M": 64, "BLOCK_H": 32}, num_warps=4, num_stages=2)
 
 
 @triton.jit
@@ -79,15 +74,11 @@ def _mlp_kernel(
     )
 
 
-# An autotuner that is offered one shape (by _pick) launches it without timing anything.
-_mlp_tuned = triton.autotune(_configs(), key=["C"], prune_configs_by={"early_config_prune": _pick})(_mlp_kernel)
-
-
 def _launch(
     x: Tensor, w1: Tensor, b1: Tensor | None, w2: Tensor, b2: Tensor | None, dtype: torch.dtype, config=None
 ) -> Tensor:
-    """``y`` (``dtype``, ``x``'s shape) from the kernel at the launch shape ``_pick`` chooses, or at ``config`` (a
-    ``triton.Config``, to time one launch shape)."""
+    """``y`` (``dtype``, ``x``'s shape) from the kernel at the launch shape of ``_launch_config``, or at
+    ``config`` (a ``triton.Config``, to time one launch shape)."""
     c = x.shape[-1]
     hidden = w1.shape[0]
     y = torch.empty(x.shape, device=x.device, dtype=dtype)
@@ -106,17 +97,13 @@ def _launch(
     )  # fmt: skip
     args = (x, w1, w1 if b1 is None else b1.contiguous(), w2, w2 if b2 is None else b2.contiguous(), y, rows, hidden)
 
-    def grid(launch):
-        return (triton.cdiv(rows, launch["BLOCK_M"]),)
-
-    if config is not None or interpret:  # a launch shape forced, or the interpreter (which takes no autotuner)
-        config = config or _pick(_mlp_tuned.configs, {}, **meta)[0]
-        _mlp_kernel[grid(config.kwargs)](
-            *args, **meta, **config.kwargs, num_warps=config.num_warps, num_stages=config.num_stages
-        )
-    else:
-        # Through wrap_triton, so that inside torch.compile Inductor launches the kernel from its generated code.
-        torch.library.wrap_triton(_mlp_tuned)[grid](*args, **meta)
+    config = config or _launch_config(c)
+    grid = (triton.cdiv(rows, config.kwargs["BLOCK_M"]),)
+    # Through wrap_triton, so that inside torch.compile Inductor launches the kernel from its generated code. The
+    # shape goes to the launch itself: offered through an autotuner's pruning, the compiled width-256 call ran 40 %
+    # slower than this shape launched directly (bench/RESULTS.md).
+    kernel = _mlp_kernel if interpret else torch.library.wrap_triton(_mlp_kernel)
+    kernel[grid](*args, **meta, **config.kwargs, num_warps=config.num_warps, num_stages=config.num_stages)
     return y
 
 
