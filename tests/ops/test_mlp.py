@@ -122,27 +122,37 @@ def test_triton_names_what_it_needs(monkeypatch):
         mlp(torch.randn(3, 300), torch.randn(8, 300), None, torch.randn(300, 8), None, impl="triton")
 
 
+@pytest.mark.parametrize("kernel", ["forward", "backward"])
 @pytest.mark.parametrize(("c", "dtype"), [(64, "bf16"), (96, "bf16"), (256, "bf16"), (64, "fp32")])
-def test_kernel_compiles_for_hopper_at_its_launch_shape(c, dtype, hopper_compiler):
+def test_kernels_compile_for_hopper_at_their_launch_shape(kernel, c, dtype, hopper_compiler):
     # A launch shape that fails to compile fails the op on the first GPU call; compiling it here (to PTX and a cubin,
     # no GPU needed) catches it on any machine with triton. The float32 variant (full float32 products, which "auto"
     # never runs) takes ptxas ten times as long: one width of it.
     triton, target, source = hopper_compiler
     kernels = importlib.import_module("vmix.ops.mlp.triton")
-    meta = dict(C=c, C_PAD=triton.next_power_of_2(c), HAS_B1=True, HAS_B2=True, F32_DOT=dtype == "fp32")
+    fn = kernels._mlp_kernel if kernel == "forward" else kernels._mlp_bwd_kernel
+    meta = dict(C=c, C_PAD=triton.next_power_of_2(c), HAS_B1=True, F32_DOT=dtype == "fp32")
+    if kernel == "forward":
+        meta["HAS_B2"] = True
+    # The forward reads float32 parameters as they come; the backward gets everything in the products' dtype.
+    wide = (
+        ("x_ptr", "y_ptr")
+        if kernel == "forward"
+        else ("x_ptr", "w1_ptr", "b1_ptr", "w2_ptr", "dy_ptr", "dh_ptr", "g_ptr")
+    )
     for config in [kernels._launch_config(c)]:
         constexprs = dict(meta, **config.kwargs)
         signature = {}
-        for name in kernels._mlp_kernel.arg_names:
+        for name in fn.arg_names:
             if name in constexprs:
                 signature[name] = "constexpr"
             elif name.endswith("_ptr"):
-                signature[name] = f"*{dtype}" if name in ("x_ptr", "y_ptr") else "*fp32"
+                signature[name] = f"*{dtype}" if name in wide else "*fp32"
             else:
                 signature[name] = "i32"
         compiled = triton.compile(
-            source(fn=kernels._mlp_kernel, signature=signature, constexprs=constexprs),
+            source(fn=fn, signature=signature, constexprs=constexprs),
             target=target,
             options=dict(num_warps=config.num_warps, num_stages=config.num_stages),
         )
-        assert compiled.asm["cubin"], f"c={c}, {dtype}, {config}: no cubin"
+        assert compiled.asm["cubin"], f"{kernel}, c={c}, {dtype}, {config}: no cubin"

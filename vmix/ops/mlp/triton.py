@@ -1,4 +1,4 @@
-"""The channel MLP's forward as one Triton kernel: the hidden activations never leave the chip.
+"""The channel MLP as Triton kernels: the forward's hidden activations never leave the chip.
 
 Between its two matrix products a block's MLP has a hidden tensor four times as wide as its input. Run as two GEMMs
 and a GELU, that tensor is written by the first product, read and written again by the GELU, and read by the second
@@ -8,16 +8,16 @@ once, and for each slice of ``BLOCK_H`` hidden channels computes ``h = x W₁ᵀ
 the exact GELU to the float32 ``h``, and adds ``gelu(h) W₂ᵀ`` into a float32 accumulator; only ``y`` is written.
 
 The accumulator holds ``BLOCK_M × C`` float32 numbers, so the kernel takes widths up to ``MAX_CHANNELS``. The
-backward is not a kernel: it recomputes ``h`` with one matrix product and runs the usual gradients in torch (what a
-compiled backward runs anyway), so training keeps no hidden tensor. Registered as a ``torch.library`` op with a fake
-implementation and autograd, so ``torch.compile(fullgraph=True)`` traces through it. Importing this module without
-triton raises ``ImportError``.
+backward keeps no hidden tensor from the forward either: a second kernel recomputes ``h`` on chip from ``x`` and
+writes only ``dh = (dy W₂) · gelu'(h)`` and ``gelu(h)``, the two hidden-wide tensors the weight and input gradients
+(cuBLAS products) read; unfused, the backward also writes and reads ``h`` and ``dy W₂``. Registered as a
+``torch.library`` op with a fake implementation and autograd, so ``torch.compile(fullgraph=True)`` traces through
+it. Importing this module without triton raises ``ImportError``.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 import triton
 import triton.language as tl
 from jaxtyping import Float
@@ -74,6 +74,45 @@ def _mlp_kernel(
     )
 
 
+@triton.jit
+def _mlp_bwd_kernel(
+    x_ptr, w1_ptr, b1_ptr, w2_ptr, dy_ptr, dh_ptr, g_ptr, rows, hidden,
+    C: tl.constexpr, C_PAD: tl.constexpr, HAS_B1: tl.constexpr, F32_DOT: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_H: tl.constexpr,
+):  # fmt: skip
+    """For ``BLOCK_M`` rows, slice by slice of the hidden axis: ``h = x W₁ᵀ + b₁`` again, ``dh = (dy W₂) · gelu'(h)``
+    and ``g = gelu(h)``, both stored (in ``dh``'s dtype): what the three weight and input products of the backward
+    read. Neither ``h`` nor ``dy W₂`` is written."""
+    m = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
+    c = tl.arange(0, C_PAD)
+    mask_m = m < rows
+    mask_c = c < C
+    dtype = tl.float32 if F32_DOT else dh_ptr.dtype.element_ty
+    tile = m[:, None] * C + c[None, :]
+    mask = mask_m[:, None] & mask_c[None, :]
+    x = tl.load(x_ptr + tile, mask=mask, other=0.0).to(dtype)
+    dy = tl.load(dy_ptr + tile, mask=mask, other=0.0).to(dtype)
+    for start in tl.range(0, hidden, BLOCK_H):
+        j = start + tl.arange(0, BLOCK_H)
+        mask_j = j < hidden
+        w1 = tl.load(w1_ptr + j[None, :] * C + c[:, None], mask=mask_c[:, None] & mask_j[None, :], other=0.0)
+        w2 = tl.load(w2_ptr + c[:, None] * hidden + j[None, :], mask=mask_c[:, None] & mask_j[None, :], other=0.0)
+        if F32_DOT:
+            h = tl.dot(x, w1.to(dtype), input_precision="ieee")
+            dg = tl.dot(dy, w2.to(dtype), input_precision="ieee")
+        else:
+            h = tl.dot(x, w1.to(dtype))
+            dg = tl.dot(dy, w2.to(dtype))
+        if HAS_B1:
+            h += tl.load(b1_ptr + j, mask=mask_j, other=0.0).to(tl.float32)[None, :]
+        cdf = 0.5 * (1.0 + tl.math.erf(h * 0.7071067811865476))
+        pdf = tl.exp(-0.5 * h * h) * 0.3989422804014327  # 1 / sqrt(2 pi)
+        out = m[:, None] * hidden + j[None, :]
+        keep = mask_m[:, None] & mask_j[None, :]
+        tl.store(dh_ptr + out, (dg * (cdf + h * pdf)).to(dh_ptr.dtype.element_ty), mask=keep)
+        tl.store(g_ptr + out, (h * cdf).to(g_ptr.dtype.element_ty), mask=keep)
+
+
 def _launch(
     x: Tensor, w1: Tensor, b1: Tensor | None, w2: Tensor, b2: Tensor | None, dtype: torch.dtype, config=None
 ) -> Tensor:
@@ -119,19 +158,46 @@ def _setup_context(ctx, inputs, output):
     ctx.b2_dtype = None if b2 is None else b2.dtype
 
 
+@torch.library.triton_op("vmix::mlp_bwd_hidden", mutates_args=())
+def _mlp_bwd_hidden(x: Tensor, w1: Tensor, b1: Tensor | None, w2: Tensor, dy: Tensor) -> tuple[Tensor, Tensor]:
+    """``(dh, g)``, ``(rows, hidden)`` each in ``dy``'s dtype, from the backward kernel; every input ``(rows, ·)``
+    contiguous and of one dtype."""
+    rows, c = x.shape
+    hidden = w1.shape[0]
+    dh = torch.empty(rows, hidden, device=x.device, dtype=dy.dtype)
+    g = torch.empty_like(dh)
+    if rows == 0:
+        return dh, g
+    interpret = triton.knobs.runtime.interpret
+    config = _launch_config(c)
+    meta = dict(
+        C=c, C_PAD=max(16, triton.next_power_of_2(c)), HAS_B1=b1 is not None,
+        F32_DOT=dy.dtype == torch.float32 or interpret, **config.kwargs,
+    )  # fmt: skip
+    grid = (triton.cdiv(rows, config.kwargs["BLOCK_M"]),)
+    args = (x, w1, w1 if b1 is None else b1, w2, dy, dh, g, rows, hidden)
+    launch = dict(num_warps=config.num_warps, num_stages=config.num_stages)
+    kernel = _mlp_bwd_kernel if interpret else torch.library.wrap_triton(_mlp_bwd_kernel)
+    kernel[grid](*args, **meta, **launch)
+    return dh, g
+
+
 def _backward(ctx, dy):
-    # In the forward's dtype, as autocast runs the unfused layers; h is recomputed rather than kept.
+    # In the forward's dtype, as autocast runs the unfused layers. The kernel gives dh and gelu(h) from x and dy
+    # (h recomputed on chip, never written); the four products of the gradients are cuBLAS's.
     x, w1, b1, w2 = ctx.saved_tensors
     dtype = ctx.dtype
-    xc, w1c, w2c, dy = x.to(dtype), w1.to(dtype), w2.to(dtype), dy.to(dtype)
-    h = F.linear(xc, w1c, None if b1 is None else b1.to(dtype))
-    dh = torch.ops.aten.gelu_backward(dy @ w2c, h)
-    flat_dh, flat_dy = dh.reshape(-1, dh.shape[-1]), dy.reshape(-1, dy.shape[-1])
-    dw2 = flat_dy.T @ F.gelu(h).reshape(flat_dh.shape)
-    dw1 = flat_dh.T @ xc.reshape(-1, xc.shape[-1])
-    db1 = None if b1 is None else flat_dh.sum(0).to(b1.dtype)
+    c = x.shape[-1]
+    flat_x = x.to(dtype).reshape(-1, c).contiguous()
+    flat_dy = dy.to(dtype).reshape(-1, c).contiguous()
+    w1c, w2c = w1.to(dtype).contiguous(), w2.to(dtype).contiguous()
+    b1c = None if b1 is None else b1.to(dtype).contiguous()
+    dh, g = _mlp_bwd_hidden(flat_x, w1c, b1c, w2c, flat_dy)
+    dx = (dh @ w1c).reshape(x.shape).to(x.dtype)
+    dw1, dw2 = dh.T @ flat_x, flat_dy.T @ g
+    db1 = None if b1 is None else dh.sum(0).to(b1.dtype)
     db2 = None if ctx.b2_dtype is None else flat_dy.sum(0).to(ctx.b2_dtype)
-    return (dh @ w1c).to(x.dtype), dw1.to(w1.dtype), db1, dw2.to(w2.dtype), db2, None
+    return dx, dw1.to(w1.dtype), db1, dw2.to(w2.dtype), db2, None
 
 
 _mlp_fwd.register_autograd(_backward, setup_context=_setup_context)
