@@ -21,7 +21,8 @@ A model name with ``@composed`` runs its SS2D layers on the composed core (``sca
 a GPU, for training too at d_state 1); ``@cudnn``, ``@shifted`` and ``@triton`` run every depthwise convolution
 through ``F.conv2d`` (``conv_impl="aten"``, what ``"auto"`` runs), as a sum of shifted slices (``"reference"``) or
 in vmix's Triton kernels (``"triton"``); ``@atenmlp`` and ``@tritonmlp`` run every block's MLP as two GEMMs and a
-GELU (``mlp_impl="aten"``) or in vmix's one-kernel forward (``"triton"``, for training too).
+GELU (``mlp_impl="aten"``) or in vmix's kernels (``"triton"``, for training too; the blocks wider than the kernel
+takes keep ``"auto"``).
 
 A CPU smoke run of the script itself (no timing meaning)::
 
@@ -45,6 +46,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import vmix  # noqa: E402
+from vmix.ops.mlp import MAX_CHANNELS  # noqa: E402
 
 DEFAULT_MODELS = ("vmamba_tiny", "gconvnet_tiny", "vssd_tiny", "mambaout_tiny")
 # Measured on the same H100 kind with this method (performance.md §3 and §8): (train img/s, infer img/s, train GiB).
@@ -92,6 +94,9 @@ VARIANTS = {
 }
 """``name@variant``: the layer attribute set and its value."""
 
+VARIANT_TAKES = {"tritonmlp": lambda layer: layer.fc1.in_features <= MAX_CHANNELS}
+"""Variants whose form cannot run every layer: the layers they are set on (the others keep ``"auto"``)."""
+
 
 def check_gradients(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor) -> None:
     """One bf16-autocast forward + backward; every parameter must get a finite, non-zero gradient.
@@ -118,8 +123,9 @@ def build_vmix(spec: str) -> torch.nn.Module:
     model = vmix.create_model(name)
     if variant:
         attribute, value = VARIANTS[variant]
+        takes = VARIANT_TAKES.get(variant, lambda layer: True)
         for layer in model.modules():
-            if hasattr(layer, attribute):
+            if hasattr(layer, attribute) and takes(layer):
                 setattr(layer, attribute, value)
     return model
 

@@ -32,6 +32,17 @@ def test_a_variant_sets_its_attribute_on_every_layer_that_has_it(spec, layer, at
     assert all(getattr(m, attribute) == "auto" for m in default.modules() if isinstance(m, layer))
 
 
+def test_the_triton_mlp_variant_leaves_the_blocks_wider_than_the_kernel_on_auto():
+    if bench_models.MAX_CHANNELS == 0:
+        pytest.skip("needs triton (without it the kernel takes no width)")
+    mlps = [m for m in bench_models.build_vmix("vssd_micro@tritonmlp").modules() if isinstance(m, vmix.layers.Mlp)]
+    widths = {m.fc1.in_features: m.mlp_impl for m in mlps}
+    assert widths and all(
+        impl == ("triton" if c <= bench_models.MAX_CHANNELS else "auto") for c, impl in widths.items()
+    )
+    assert {"triton", "auto"} <= set(widths.values())  # VSSD-Micro's last stage is wider than the kernel takes
+
+
 def test_an_unknown_variant_names_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown variant 'fast'.*'composed'"):
         bench_models.build_vmix("vmamba_pico@fast")

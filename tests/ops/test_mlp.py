@@ -122,37 +122,53 @@ def test_triton_names_what_it_needs(monkeypatch):
         mlp(torch.randn(3, 300), torch.randn(8, 300), None, torch.randn(300, 8), None, impl="triton")
 
 
-@pytest.mark.parametrize("kernel", ["forward", "backward"])
-@pytest.mark.parametrize(("c", "dtype"), [(64, "bf16"), (96, "bf16"), (256, "bf16"), (64, "fp32")])
-def test_kernels_compile_for_hopper_at_their_launch_shape(kernel, c, dtype, hopper_compiler):
-    # A launch shape that fails to compile fails the op on the first GPU call; compiling it here (to PTX and a cubin,
-    # no GPU needed) catches it on any machine with triton. The float32 variant (full float32 products, which "auto"
-    # never runs) takes ptxas ten times as long: one width of it.
+H100_SHARED_MEMORY = 232448
+"""Bytes of shared memory one H100 block may take (227 KiB); a kernel that needs more cannot launch there."""
+
+
+@pytest.mark.parametrize(
+    ("kernel", "c", "x_dtype", "w_dtype"),
+    [
+        ("forward", 64, "bf16", "bf16"),
+        ("forward", 96, "bf16", "fp32"),
+        ("forward", 256, "bf16", "bf16"),
+        ("forward", 256, "bf16", "fp32"),
+        ("forward", 256, "fp32", "fp32"),
+        ("backward", 64, "bf16", "bf16"),
+        ("backward", 96, "bf16", "bf16"),
+        ("backward", 256, "bf16", "bf16"),
+        ("backward", 256, "fp32", "fp32"),
+    ],
+)
+def test_kernels_compile_and_fit_an_h100_at_their_launch_shape(kernel, c, x_dtype, w_dtype, hopper_compiler):
+    # A launch shape that fails to compile, or needs more shared memory than an H100 block has, fails the op on its
+    # first GPU call; compiling it here (to PTX and a cubin, no GPU needed) catches both on any machine with triton.
+    # The forward takes float32 parameters as they come (mlp_triton under autocast); the backward gets everything in
+    # the products' dtype. Float32 inputs mean full float32 products, which "auto" never runs.
     triton, target, source = hopper_compiler
     kernels = importlib.import_module("vmix.ops.mlp.triton")
     fn = kernels._mlp_kernel if kernel == "forward" else kernels._mlp_bwd_kernel
-    meta = dict(C=c, C_PAD=triton.next_power_of_2(c), HAS_B1=True, F32_DOT=dtype == "fp32")
+    meta = dict(C=c, C_PAD=triton.next_power_of_2(c), HAS_B1=True, F32_DOT=x_dtype == "fp32")
     if kernel == "forward":
         meta["HAS_B2"] = True
-    # The forward reads float32 parameters as they come; the backward gets everything in the products' dtype.
-    wide = (
-        ("x_ptr", "y_ptr")
-        if kernel == "forward"
-        else ("x_ptr", "w1_ptr", "b1_ptr", "w2_ptr", "dy_ptr", "dh_ptr", "g_ptr")
+    config = kernels._launch_config(c, 4 if "fp32" in (x_dtype, w_dtype) else 2)
+    constexprs = dict(meta, **config.kwargs)
+    signature = {}
+    for name in fn.arg_names:
+        if name in constexprs:
+            signature[name] = "constexpr"
+        elif name.endswith("_ptr"):
+            signature[name] = (
+                f"*{x_dtype}" if name in ("x_ptr", "y_ptr", "dy_ptr", "dh_ptr", "g_ptr") else f"*{w_dtype}"
+            )
+        else:
+            signature[name] = "i32"
+    compiled = triton.compile(
+        source(fn=fn, signature=signature, constexprs=constexprs),
+        target=target,
+        options=dict(num_warps=config.num_warps, num_stages=config.num_stages),
     )
-    for config in [kernels._launch_config(c)]:
-        constexprs = dict(meta, **config.kwargs)
-        signature = {}
-        for name in fn.arg_names:
-            if name in constexprs:
-                signature[name] = "constexpr"
-            elif name.endswith("_ptr"):
-                signature[name] = f"*{dtype}" if name in wide else "*fp32"
-            else:
-                signature[name] = "i32"
-        compiled = triton.compile(
-            source(fn=fn, signature=signature, constexprs=constexprs),
-            target=target,
-            options=dict(num_warps=config.num_warps, num_stages=config.num_stages),
-        )
-        assert compiled.asm["cubin"], f"{kernel}, c={c}, {dtype}, {config}: no cubin"
+    assert compiled.asm["cubin"], f"{kernel}, c={c}, {x_dtype}/{w_dtype}, {config}: no cubin"
+    assert compiled.metadata.shared <= H100_SHARED_MEMORY, (
+        f"{kernel}, c={c}, {x_dtype}/{w_dtype}, {config}: {compiled.metadata.shared} bytes of shared memory"
+    )

@@ -31,11 +31,13 @@ MAX_CHANNELS = 256
 """The widest ``C`` the kernel takes (its float32 accumulator is ``BLOCK_M × C``)."""
 
 
-def _launch_config(c: int) -> triton.Config:
-    """The launch shape for width ``c``, by rule, not timed at run time: of seventeen shapes timed at the models'
-    MLPs on an H100 (``bench/bench_mlp.py --sweep``, bench/RESULTS.md), 64 rows by 32 hidden channels with 4 warps
-    was the fastest at every width below 256, and 64 by 64 with 3 stages at 256; more rows or warps lost everywhere."""
-    if c >= 256:
+def _launch_config(c: int, itemsize: int) -> triton.Config:
+    """The launch shape for width ``c`` and operands of ``itemsize`` bytes (the widest of them), by rule, not timed
+    at run time: of seventeen shapes timed at the models' MLPs on an H100 (``bench/bench_mlp.py --sweep``,
+    bench/RESULTS.md), 64 rows by 32 hidden channels with 4 warps was the fastest at every width below 256, and 64
+    by 64 with 3 stages at 256; more rows or warps lost everywhere. Four-byte operands at width 256 take the
+    narrower shape: the wider one's tiles need more shared memory than an H100 block has."""
+    if c >= 256 and itemsize <= 2:
         return triton.Config({"BLOCK_M": 64, "BLOCK_H": 64}, num_warps=4, num_stages=3)
     return triton.Config({"BLOCK_M": 64, "BLOCK_H": 32}, num_warps=4, num_stages=2)
 
@@ -136,7 +138,7 @@ def _launch(
     )  # fmt: skip
     args = (x, w1, w1 if b1 is None else b1.contiguous(), w2, w2 if b2 is None else b2.contiguous(), y, rows, hidden)
 
-    config = config or _launch_config(c)
+    config = config or _launch_config(c, max(t.element_size() for t in (x, w1, w2, y)))
     grid = (triton.cdiv(rows, config.kwargs["BLOCK_M"]),)
     # Through wrap_triton, so that inside torch.compile Inductor launches the kernel from its generated code. The
     # shape goes to the launch itself: offered through an autotuner's pruning, the compiled width-256 call ran 40 %
@@ -169,7 +171,7 @@ def _mlp_bwd_hidden(x: Tensor, w1: Tensor, b1: Tensor | None, w2: Tensor, dy: Te
     if rows == 0:
         return dh, g
     interpret = triton.knobs.runtime.interpret
-    config = _launch_config(c)
+    config = _launch_config(c, dy.element_size())
     meta = dict(
         C=c, C_PAD=max(16, triton.next_power_of_2(c)), HAS_B1=b1 is not None,
         F32_DOT=dy.dtype == torch.float32 or interpret, **config.kwargs,
