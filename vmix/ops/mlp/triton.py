@@ -31,13 +31,14 @@ MAX_CHANNELS = 256
 """The widest ``C`` the kernel takes (its float32 accumulator is ``BLOCK_M × C``)."""
 
 
-def _launch_config(c: int, itemsize: int) -> triton.Config:
+def _launch_config(c: int, itemsize: int, *, backward: bool = False) -> triton.Config:
     """The launch shape for width ``c`` and operands of ``itemsize`` bytes (the widest of them), by rule, not timed
-    at run time: of seventeen shapes timed at the models' MLPs on an H100 (``bench/bench_mlp.py --sweep``,
+    at run time. Forward: of seventeen shapes timed at the models' MLPs on an H100 (``bench/bench_mlp.py --sweep``,
     bench/RESULTS.md), 64 rows by 32 hidden channels with 4 warps was the fastest at every width below 256, and 64
-    by 64 with 3 stages at 256; more rows or warps lost everywhere. Four-byte operands at width 256 take the
-    narrower shape: the wider one's tiles need more shared memory than an H100 block has."""
-    if c >= 256 and itemsize <= 2:
+    by 64 with 3 stages at 256; more rows or warps lost everywhere. The wider shape fits an H100 block's shared
+    memory only with 16-bit operands, and never in the backward, whose programs also hold ``dy``: those take the
+    narrow one (the backward's shapes are not swept)."""
+    if c >= 256 and itemsize <= 2 and not backward:
         return triton.Config({"BLOCK_M": 64, "BLOCK_H": 64}, num_warps=4, num_stages=3)
     return triton.Config({"BLOCK_M": 64, "BLOCK_H": 32}, num_warps=4, num_stages=2)
 
@@ -171,7 +172,7 @@ def _mlp_bwd_hidden(x: Tensor, w1: Tensor, b1: Tensor | None, w2: Tensor, dy: Te
     if rows == 0:
         return dh, g
     interpret = triton.knobs.runtime.interpret
-    config = _launch_config(c, dy.element_size())
+    config = _launch_config(c, dy.element_size(), backward=True)
     meta = dict(
         C=c, C_PAD=max(16, triton.next_power_of_2(c)), HAS_B1=b1 is not None,
         F32_DOT=dy.dtype == torch.float32 or interpret, **config.kwargs,
