@@ -37,8 +37,8 @@ class Mlp(nn.Module):
         hidden_features: channels between the two Linears.
         act_layer: activation class; the default ``nn.GELU`` is the exact (erf) GELU both codebases use. With it
             the layer runs :func:`vmix.ops.mlp` (one kernel on a GPU for inference; ``mlp_impl = "triton"`` trains
-            through kernels too, in less memory, at widths up to ``vmix.ops.mlp.MAX_CHANNELS``); with any other activation, the
-            three modules in turn.
+            through kernels too, in less memory, at widths up to ``vmix.ops.mlp.MAX_CHANNELS``); with any other
+            activation, the three modules in turn.
         bias: biases on both Linears.
 
     Example:
